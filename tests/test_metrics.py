@@ -1,0 +1,87 @@
+"""Metrics checked against their formulas on cases small enough to verify by hand."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from unlearn_opt.metrics.decision_regions import far_examples, region_scores, sample_ball
+from unlearn_opt.metrics.mia import mia_auc, mia_efficacy
+from unlearn_opt.metrics.predictions import error_rate, true_class_confidence
+
+
+def test_error_rate_by_hand() -> None:
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0], [0.0, 5.0]])
+    assert error_rate(logits, torch.tensor([0, 1, 1, 0])) == 0.5
+
+
+def test_mia_auc_by_hand() -> None:
+    # members' losses all below non-members' → AUC 1; interleaved: count the ordered pairs
+    assert mia_auc(torch.tensor([0.1, 0.2]), torch.tensor([0.5, 0.9])) == 1.0
+    assert mia_auc(torch.tensor([0.5, 0.9]), torch.tensor([0.1, 0.2])) == 0.0
+    # pairs (m, n): (0.1,0.3) win, (0.1,0.6) win, (0.5,0.3) lose, (0.5,0.6) win → 3/4
+    assert mia_auc(torch.tensor([0.1, 0.5]), torch.tensor([0.3, 0.6])) == 0.75
+
+
+def test_true_class_confidence() -> None:
+    logits = torch.tensor([[0.0, 0.0], [torch.log(torch.tensor(3.0)), 0.0]])
+    assert true_class_confidence(logits, torch.tensor([1, 0])).tolist() == pytest.approx([0.5, 0.75])
+
+
+def test_mia_efficacy_separable_confidences() -> None:
+    g = torch.Generator().manual_seed(0)
+    members = 0.95 + 0.05 * torch.rand(300, generator=g)      # retain: confident
+    nonmembers = 0.3 * torch.rand(300, generator=g)            # test: unsure
+    looks_member = 0.97 * torch.ones(40)
+    looks_nonmember = 0.1 * torch.ones(40)
+    assert mia_efficacy(retain_conf=members, test_conf=nonmembers, forget_conf=looks_member) == 0.0
+    assert mia_efficacy(retain_conf=members, test_conf=nonmembers, forget_conf=looks_nonmember) == 1.0
+    mixed = torch.cat([looks_member[:10], looks_nonmember[:30]])
+    assert mia_efficacy(retain_conf=members, test_conf=nonmembers, forget_conf=mixed) == pytest.approx(0.75)
+    # at most max_examples of each class are used (subsampling keeps it working)
+    assert mia_efficacy(retain_conf=members, test_conf=nonmembers, forget_conf=looks_nonmember, max_examples=50) == 1.0
+
+
+def test_sample_ball_radius() -> None:
+    centers = torch.zeros(3, 1, 4, 4)
+    pts = sample_ball(centers, delta=2.0, samples=500, generator=torch.Generator().manual_seed(0))
+    norms = pts.flatten(1).norm(dim=1)
+    assert pts.shape == (1500, 1, 4, 4)
+    assert float(norms.max()) <= 2.0 + 1e-5
+    # uniform in a 16-dim ball: P(r < δ/2) = 2^-16, so nearly all points lie in the outer half
+    assert float((norms > 1.0).float().mean()) > 0.99
+
+
+def test_far_examples_picks_the_farthest() -> None:
+    forget = torch.zeros(2, 1, 1, 2)
+    test = torch.tensor([[[[0.1, 0.0]]], [[[5.0, 5.0]]], [[[1.0, 0.0]]], [[[-9.0, 0.0]]]])
+    assert far_examples(test, forget, 2).tolist() == [3, 1]
+
+
+class Flip(nn.Module):
+    """Predicts class 1 inside a ball of radius r around c, else class 0."""
+
+    def __init__(self, c: torch.Tensor, r: float) -> None:
+        super().__init__()
+        self.c, self.r = c, r
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        inside = ((x.flatten(1) - self.c.flatten()).norm(dim=1) < self.r).float()
+        return torch.stack([1 - inside, inside], dim=1)
+
+
+def test_region_scores_unchanged_and_local_change() -> None:
+    g = torch.Generator().manual_seed(0)
+    forget = torch.randn(5, 1, 2, 2, generator=g)
+    test = torch.randn(50, 1, 2, 2, generator=g) * 10
+    base = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    same = region_scores(original=base, unlearned=copy.deepcopy(base), forget_x=forget, test_x=test, delta=0.5)
+    assert same.c_prox == 0.0 and same.s_far == 1.0
+    # a model that changes its prediction only near forget[0] (radius 1 around it)
+    zero = Flip(torch.full((4,), 1e6), 1.0)  # never inside: always class 0
+    local = Flip(forget[0], 1.0)
+    scores = region_scores(original=zero, unlearned=local, forget_x=forget[:1], test_x=test, delta=0.5, samples=50)
+    assert scores.c_prox == 1.0 and scores.s_far == 1.0

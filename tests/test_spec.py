@@ -1,0 +1,89 @@
+"""Spec loading and validation: every problem is one line naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from unlearn_opt.errors import UserError
+from unlearn_opt.spec import load_spec, spec_from_dict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BASE = {"name": "t", "dataset": "digits", "architecture": "cnn", "widths": [0.5, 1.0]}
+
+
+def test_quickstart_spec_loads() -> None:
+    spec = load_spec(ROOT / "studies" / "quickstart.toml")
+    assert spec.dataset == "digits" and spec.architecture == "cnn"
+    assert len(spec.widths) >= 4 and min(spec.widths) < 0.1 and max(spec.widths) >= 1
+    assert set(spec.methods) >= {"scrub", "neggrad", "l1_sparse"}
+    assert set(spec.goals) == {"privacy", "bias_removal"}
+
+
+def test_roundtrip_and_digest() -> None:
+    spec = spec_from_dict({**BASE, "search": {"scrub": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}}}})
+    again = spec_from_dict(spec.to_dict())
+    assert again == spec and again.digest() == spec.digest()
+    assert spec_from_dict({**BASE, "n_trials": 21}).digest() != spec.digest()
+
+
+@pytest.mark.parametrize(
+    ("patch", "field", "words"),
+    [
+        ({"widht": [1]}, "widht", "unknown key"),
+        ({"widths": [1, -1]}, "widths[1]", "> 0"),
+        ({"widths": [0]}, "widths[0]", "> 0"),
+        ({"widths": "1"}, "widths", "must be a list"),
+        ({"lambdas": [0.2, 1.5]}, "lambdas[1]", "[0, 1]"),
+        ({"dataset": "mnist"}, "dataset", "unknown value 'mnist'"),
+        ({"architecture": "vit"}, "architecture", "unknown value"),
+        ({"methods": ["scrub", "ssd"]}, "methods[1]", "unknown value 'ssd'"),
+        ({"goals": ["fairness"]}, "goals[0]", "unknown value"),
+        ({"n_trials": "ten"}, "n_trials", "must be an integer"),
+        ({"n_trials": 0}, "n_trials", "> 0"),
+        ({"forget": {"size": 10, "colour": 1}}, "forget.colour", "unknown key"),
+        ({"forget": {"size": 2.5}}, "forget.size", "integer"),
+        ({"forget": {"selection": "classes"}}, "forget.classes", "at least one class"),
+        ({"original": {"lr": -1}}, "original.lr", "> 0"),
+        ({"original": {"schedule": "linear"}}, "original.schedule", "unknown value"),
+        ({"validation": {"fraction": 1.0}}, "validation.fraction", "(0, 1)"),
+        ({"sparsities": [0.0, 1.0]}, "sparsities[1]", "[0, 1)"),
+        ({"sampler": {"name": "cmaes"}}, "sampler.name", "unknown value"),
+        ({"search": {"scrub": {"learning_rate": 0.1}}}, "search.scrub.learning_rate", "no such hyperparameter"),
+        ({"search": {"scrub": {"lr": {"low": 1, "high": 0.1}}}}, "search.scrub.lr", "low must be <= high"),
+        ({"search": {"scrub": {"epochs": {"low": 1.5, "high": 3}}}}, "search.scrub.epochs", "integer"),
+        ({"dataset": "cifar10"}, "data_dir", "required"),
+    ],
+)
+def test_bad_values_name_the_field(patch: dict, field: str, words: str) -> None:
+    with pytest.raises(UserError) as info:
+        spec_from_dict({**BASE, **patch})
+    message = str(info.value)
+    assert message.startswith(field + ":"), message
+    assert words in message
+    assert "\n" not in message
+
+
+def test_missing_required_key() -> None:
+    raw = dict(BASE)
+    del raw["widths"]
+    with pytest.raises(UserError, match="^widths: is required"):
+        spec_from_dict(raw)
+
+
+def test_malformed_toml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nwidths = [1,\n')
+    with pytest.raises(UserError, match="malformed TOML"):
+        load_spec(bad)
+    with pytest.raises(UserError, match="no such file"):
+        load_spec(tmp_path / "nope.toml")
+
+
+def test_relative_data_dir_resolves_against_spec_folder(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text(
+        'name = "c"\ndataset = "cifar10"\ndata_dir = "data/cifar"\narchitecture = "resnet18"\nwidths = [1]\n'
+    )
+    assert load_spec(tmp_path / "s.toml").data_dir == str(tmp_path / "data" / "cifar")

@@ -1,0 +1,3 @@
+from unlearn_opt.cli import main
+
+main()

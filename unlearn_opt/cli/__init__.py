@@ -1,0 +1,43 @@
+"""The ``unlearn-opt`` command line (click). Bad input: one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from unlearn_opt.cli.trial import trial_command
+from unlearn_opt.errors import UserError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="unlearn-opt")
+def cli() -> None:
+    """Hyperparameter-optimization studies of machine unlearning across network widths.
+
+    Typical use: `unlearn-opt run studies/quickstart.toml` (create, work, report on the embedded
+    default storage), or `create-study`, then many `worker`s on PostgreSQL, then `report`.
+    """
+
+
+cli.add_command(trial_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors become one line and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="unlearn-opt", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

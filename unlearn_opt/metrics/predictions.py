@@ -1,0 +1,38 @@
+"""Model outputs on a split, in large evaluation batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from unlearn_opt.engine.runtime import autocast, eval_mode, prepare_input
+
+
+def logits_of(model: nn.Module, batches: Iterable[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """Concatenated float32 logits of ``model`` on normalized input ``batches`` (eval mode)."""
+    outs = []
+    with eval_mode(model), autocast(device):
+        for x in batches:
+            outs.append(model(prepare_input(x)).float())
+    if not outs:
+        return torch.empty(0, 0, device=device)
+    return torch.cat(outs)
+
+
+def error_rate(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """E = fraction of examples whose arg-max prediction differs from the label."""
+    if len(labels) == 0:
+        return float("nan")
+    return float((logits.argmax(dim=1) != labels).float().mean())
+
+
+def per_example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each example."""
+    return torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+
+
+def true_class_confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """softmax(logits)[y] of each example."""
+    return torch.softmax(logits, dim=1).gather(1, labels[:, None]).squeeze(1)

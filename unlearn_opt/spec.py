@@ -1,0 +1,495 @@
+"""Experiment specs (DESIGN §7): a TOML file loaded and validated into typed objects.
+
+Every problem is a :class:`~unlearn_opt.errors.UserError` whose message is one line naming the
+field (``forget.size``, ``widths[2]``, ...) and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from unlearn_opt.errors import UserError
+
+DATASETS = ("digits", "cifar10", "cifar100", "tinyimagenet", "imagefolder", "synthetic")
+ON_DISK_DATASETS = ("cifar10", "cifar100", "tinyimagenet", "imagefolder")
+ARCHITECTURES = ("resnet18", "resnet50", "allcnn", "cnn", "mlp")
+METHODS = ("scrub", "neggrad", "l1_sparse", "finetune", "retrain")
+GOALS = ("privacy", "bias_removal")
+SAMPLERS = ("tpe", "nsga2", "gp", "random")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("cosine", "step", "constant")
+SELECTIONS = ("random", "classes")
+
+
+@dataclass(frozen=True)
+class ForgetSpec:
+    size: int = 200
+    selection: str = "random"
+    classes: tuple[int, ...] = ()
+    corrupt_labels: bool = False
+
+
+@dataclass(frozen=True)
+class ValidationSpec:
+    fraction: float = 0.1
+
+
+@dataclass(frozen=True)
+class OriginalSpec:
+    """Recipe of the original models (and of retrain)."""
+
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    augment: bool = False
+    label_smoothing: float = 0.0
+    prune_epochs: int | None = None  # fine-tuning epochs after pruning; None = epochs
+
+
+@dataclass(frozen=True)
+class UnlearningSpec:
+    """Settings shared by every unlearning method."""
+
+    batch_size: int = 128
+    forget_batch_size: int = 64
+    augment: bool = False
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    batch_size: int = 1024
+    mia_max_examples: int = 10_000
+    delta: float = 1.0  # decision-region radius (input space, normalized)
+    region_samples: int = 20
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    name: str = "tpe"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    compile: bool = False
+    deterministic: bool = False
+
+
+@dataclass(frozen=True)
+class ParamOverride:
+    """An override of one search-space parameter: a range, or a fixed value (low == high)."""
+
+    low: float
+    high: float
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    dataset: str
+    architecture: str
+    widths: tuple[float, ...]
+    data_dir: str = ""
+    sparsities: tuple[float, ...] = (0.0,)
+    methods: tuple[str, ...] = ("scrub", "neggrad", "l1_sparse")
+    goals: tuple[str, ...] = GOALS
+    lambdas: tuple[float, ...] = (0.2, 0.4, 0.6)
+    n_trials: int = 20
+    seed: int = 0
+    forget: ForgetSpec = field(default_factory=ForgetSpec)
+    validation: ValidationSpec = field(default_factory=ValidationSpec)
+    original: OriginalSpec = field(default_factory=OriginalSpec)
+    unlearning: UnlearningSpec = field(default_factory=UnlearningSpec)
+    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    sampler: SamplerSpec = field(default_factory=SamplerSpec)
+    runtime: RuntimeSpec = field(default_factory=RuntimeSpec)
+    search: Mapping[str, Mapping[str, ParamOverride]] = field(default_factory=dict)
+    synthetic: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-serializable dict that :func:`spec_from_dict` turns back into this spec."""
+        raw = dataclasses.asdict(self)
+        raw["search"] = {
+            m: {p: dataclasses.asdict(o) for p, o in ps.items()} for m, ps in self.search.items()
+        }
+        raw["synthetic"] = dict(self.synthetic)
+        raw["original"] = {k: v for k, v in raw["original"].items() if v is not None}
+        return json.loads(json.dumps(raw))
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON of the spec (keys sorted)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def sparse(self) -> bool:
+        return any(s != 0.0 for s in self.sparsities)
+
+
+# --------------------------------------------------------------------------------------------
+# validation helpers
+
+
+def _fail(where: str, problem: str) -> UserError:
+    return UserError(f"{where}: {problem}")
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
+
+
+def _as_int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(where, f"must be an integer (got {_type_name(value)} {value!r})")
+    return value
+
+
+def _as_float(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(where, f"must be a number (got {_type_name(value)} {value!r})")
+    if not math.isfinite(value):
+        raise _fail(where, f"must be a finite number (got {value!r})")
+    return float(value)
+
+
+def _as_bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(where, f"must be true or false (got {_type_name(value)} {value!r})")
+    return value
+
+
+def _as_str(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise _fail(where, f"must be a string (got {_type_name(value)} {value!r})")
+    return value
+
+
+def _choice(value: Any, where: str, choices: tuple[str, ...]) -> str:
+    text = _as_str(value, where)
+    if text not in choices:
+        raise _fail(where, f"unknown value {text!r} (expected one of: {', '.join(choices)})")
+    return text
+
+
+def _as_list(value: Any, where: str, item: Callable[[Any, str], Any]) -> tuple[Any, ...]:
+    if not isinstance(value, list):
+        raise _fail(where, f"must be a list (got {_type_name(value)} {value!r})")
+    return tuple(item(v, f"{where}[{i}]") for i, v in enumerate(value))
+
+
+def _nonempty_unique(values: tuple[Any, ...], where: str) -> tuple[Any, ...]:
+    if not values:
+        raise _fail(where, "must not be empty")
+    seen: set[Any] = set()
+    for i, v in enumerate(values):
+        if v in seen:
+            raise _fail(f"{where}[{i}]", f"duplicate value {v!r}")
+        seen.add(v)
+    return values
+
+
+def _check_keys(table: Mapping[str, Any], where: str, allowed: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            prefix = f"{where}." if where else ""
+            raise _fail(
+                f"{prefix}{key}",
+                f"unknown key (expected one of: {', '.join(sorted(allowed))})",
+            )
+
+
+def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise _fail(key, f"must be a table [{key}] (got {_type_name(value)})")
+    return value
+
+
+def _positive(value: float, where: str) -> float:
+    if value <= 0:
+        raise _fail(where, f"must be > 0 (got {value!r})")
+    return value
+
+
+def _build(cls: type, table: Mapping[str, Any], where: str, fields: dict[str, Callable]) -> Any:
+    _check_keys(table, where, set(fields))
+    kwargs = {k: fields[k](v, f"{where}.{k}") for k, v in table.items()}
+    return cls(**kwargs)
+
+
+def _forget(table: Mapping[str, Any]) -> ForgetSpec:
+    spec = _build(
+        ForgetSpec,
+        table,
+        "forget",
+        {
+            "size": lambda v, w: int(_positive(_as_int(v, w), w)),
+            "selection": lambda v, w: _choice(v, w, SELECTIONS),
+            "classes": lambda v, w: _as_list(v, w, _nonneg_int),
+            "corrupt_labels": _as_bool,
+        },
+    )
+    if spec.selection == "classes" and not spec.classes:
+        raise _fail("forget.classes", 'must name at least one class with selection = "classes"')
+    if spec.selection == "random" and spec.classes:
+        raise _fail("forget.classes", 'is only used with selection = "classes"')
+    return spec
+
+
+def _nonneg_int(v: Any, w: str) -> int:
+    value = _as_int(v, w)
+    if value < 0:
+        raise _fail(w, f"must be >= 0 (got {value})")
+    return value
+
+
+def _unit_open(v: Any, w: str) -> float:
+    value = _as_float(v, w)
+    if not 0.0 < value < 1.0:
+        raise _fail(w, f"must be in (0, 1) (got {value!r})")
+    return value
+
+
+def _unit_closed(v: Any, w: str) -> float:
+    value = _as_float(v, w)
+    if not 0.0 <= value <= 1.0:
+        raise _fail(w, f"must be in [0, 1] (got {value!r})")
+    return value
+
+
+def _pos_int(v: Any, w: str) -> int:
+    return int(_positive(_as_int(v, w), w))
+
+
+def _pos_float(v: Any, w: str) -> float:
+    return _positive(_as_float(v, w), w)
+
+
+def _nonneg_float(v: Any, w: str) -> float:
+    value = _as_float(v, w)
+    if value < 0:
+        raise _fail(w, f"must be >= 0 (got {value!r})")
+    return value
+
+
+def _original(table: Mapping[str, Any]) -> OriginalSpec:
+    return _build(
+        OriginalSpec,
+        table,
+        "original",
+        {
+            "epochs": _pos_int,
+            "batch_size": _pos_int,
+            "optimizer": lambda v, w: _choice(v, w, OPTIMIZERS),
+            "lr": _pos_float,
+            "momentum": lambda v, w: _unit_closed(v, w),
+            "weight_decay": _nonneg_float,
+            "schedule": lambda v, w: _choice(v, w, SCHEDULES),
+            "augment": _as_bool,
+            "label_smoothing": lambda v, w: _unit_closed(v, w),
+            "prune_epochs": _nonneg_int,
+        },
+    )
+
+
+def _sparsity(v: Any, w: str) -> float:
+    value = _as_float(v, w)
+    if not 0.0 <= value < 1.0:
+        raise _fail(w, f"must be in [0, 1) (got {value!r})")
+    return value
+
+
+def _width(v: Any, w: str) -> float:
+    value = _as_float(v, w)
+    if value <= 0:
+        raise _fail(w, f"width must be > 0 (got {value!r})")
+    if value > 64:
+        raise _fail(w, f"width must be <= 64 (got {value!r})")
+    return value
+
+
+def _search(table: Mapping[str, Any], methods: tuple[str, ...]) -> dict[str, dict[str, ParamOverride]]:
+    # Imported here: the method registry imports torch, the spec module should not need to.
+    from unlearn_opt.methods import get_method
+
+    out: dict[str, dict[str, ParamOverride]] = {}
+    for method, params in table.items():
+        where = f"search.{method}"
+        if method not in METHODS:
+            raise _fail(where, f"unknown method (expected one of: {', '.join(METHODS)})")
+        if not isinstance(params, dict):
+            raise _fail(where, f"must be a table (got {_type_name(params)})")
+        space = {p.name: p for p in get_method(method).space}
+        out[method] = {}
+        for name, value in params.items():
+            pw = f"{where}.{name}"
+            if name not in space:
+                known = ", ".join(space) or "none"
+                raise _fail(pw, f"{method} has no such hyperparameter (it has: {known})")
+            out[method][name] = _override(value, pw, space[name])
+    return out
+
+
+def _override(value: Any, where: str, param: Any) -> ParamOverride:
+    if isinstance(value, dict):
+        _check_keys(value, where, {"low", "high", "log"})
+        if "low" not in value or "high" not in value:
+            raise _fail(where, "a range needs both low and high")
+        low = _as_float(value["low"], f"{where}.low")
+        high = _as_float(value["high"], f"{where}.high")
+        log = _as_bool(value.get("log", False), f"{where}.log")
+    else:
+        low = high = _as_float(value, where)
+        log = False
+    if low > high:
+        raise _fail(where, f"low must be <= high (got {low!r} > {high!r})")
+    if log and low <= 0:
+        raise _fail(where, f"a log range needs low > 0 (got {low!r})")
+    if param.integer and (low != int(low) or high != int(high)):
+        raise _fail(where, "is an integer hyperparameter: low and high must be integers")
+    if low < param.bound_low or high > param.bound_high:
+        raise _fail(
+            where,
+            f"must lie within [{param.bound_low:g}, {param.bound_high:g}] (got [{low:g}, {high:g}])",
+        )
+    return ParamOverride(low=low, high=high, log=log)
+
+
+_TOP_KEYS = {
+    "name", "dataset", "data_dir", "architecture", "widths", "sparsities", "methods", "goals",
+    "lambdas", "n_trials", "seed", "forget", "validation", "original", "unlearning",
+    "evaluation", "sampler", "runtime", "search", "synthetic",
+}  # fmt: skip
+
+
+def _name(v: Any, w: str) -> str:
+    text = _as_str(v, w)
+    if not text or not all(c.isalnum() or c in "-_." for c in text):
+        raise _fail(w, f"must be a non-empty name of letters, digits, '-', '_' or '.' (got {text!r})")
+    return text
+
+
+def spec_from_dict(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Spec:
+    """Validate a parsed TOML document (or :meth:`Spec.to_dict` output) into a :class:`Spec`."""
+    if not isinstance(raw, Mapping):
+        raise UserError("spec: must be a TOML table")
+    _check_keys(raw, "", _TOP_KEYS)
+    for required in ("name", "dataset", "architecture", "widths"):
+        if required not in raw:
+            raise _fail(required, "is required")
+    dataset = _choice(raw["dataset"], "dataset", DATASETS)
+    data_dir = _as_str(raw.get("data_dir", ""), "data_dir")
+    if dataset in ON_DISK_DATASETS:
+        if not data_dir:
+            raise _fail("data_dir", f"is required for dataset {dataset!r}")
+        if base_dir is not None and not Path(data_dir).expanduser().is_absolute():
+            data_dir = str((base_dir / data_dir).resolve())
+    methods = _nonempty_unique(
+        _as_list(raw.get("methods", list(Spec.methods)), "methods", lambda v, w: _choice(v, w, METHODS)),
+        "methods",
+    )
+    evaluation = _build(
+        EvaluationSpec,
+        _table(raw, "evaluation"),
+        "evaluation",
+        {
+            "batch_size": _pos_int,
+            "mia_max_examples": _pos_int,
+            "delta": _pos_float,
+            "region_samples": _pos_int,
+        },
+    )
+    spec = Spec(
+        name=_name(raw["name"], "name"),
+        dataset=dataset,
+        data_dir=data_dir,
+        architecture=_choice(raw["architecture"], "architecture", ARCHITECTURES),
+        widths=_nonempty_unique(_as_list(raw["widths"], "widths", _width), "widths"),
+        sparsities=_nonempty_unique(
+            _as_list(raw.get("sparsities", [0.0]), "sparsities", _sparsity), "sparsities"
+        ),
+        methods=methods,
+        goals=_nonempty_unique(
+            _as_list(raw.get("goals", list(GOALS)), "goals", lambda v, w: _choice(v, w, GOALS)),
+            "goals",
+        ),
+        lambdas=_nonempty_unique(
+            _as_list(raw.get("lambdas", [0.2, 0.4, 0.6]), "lambdas", _unit_closed), "lambdas"
+        ),
+        n_trials=_pos_int(raw.get("n_trials", 20), "n_trials"),
+        seed=_nonneg_int(raw.get("seed", 0), "seed"),
+        forget=_forget(_table(raw, "forget")),
+        validation=_build(
+            ValidationSpec, _table(raw, "validation"), "validation", {"fraction": _unit_open}
+        ),
+        original=_original(_table(raw, "original")),
+        unlearning=_build(
+            UnlearningSpec,
+            _table(raw, "unlearning"),
+            "unlearning",
+            {"batch_size": _pos_int, "forget_batch_size": _pos_int, "augment": _as_bool},
+        ),
+        evaluation=evaluation,
+        sampler=_build(
+            SamplerSpec,
+            _table(raw, "sampler"),
+            "sampler",
+            {"name": lambda v, w: _choice(v, w, SAMPLERS), "seed": _nonneg_int},
+        ),
+        runtime=_build(
+            RuntimeSpec,
+            _table(raw, "runtime"),
+            "runtime",
+            {"compile": _as_bool, "deterministic": _as_bool},
+        ),
+        search=_search(_table(raw, "search"), methods),
+        synthetic=_synthetic(_table(raw, "synthetic"), dataset),
+    )
+    return spec
+
+
+_SYNTHETIC_KEYS = ("num_classes", "train_size", "test_size", "channels", "image_size")
+
+
+def _synthetic(table: Mapping[str, Any], dataset: str) -> dict[str, int]:
+    if table and dataset != "synthetic":
+        raise _fail("synthetic", 'is only used with dataset = "synthetic"')
+    _check_keys(table, "synthetic", set(_SYNTHETIC_KEYS))
+    return {k: _pos_int(v, f"synthetic.{k}") for k, v in table.items()}
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a spec file; relative ``data_dir`` is resolved against the file's folder."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"spec {path}: no such file")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"spec {path}: malformed TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"spec {path}: not a UTF-8 text file") from None
+    try:
+        return spec_from_dict(raw, base_dir=p.parent)
+    except UserError as exc:
+        raise UserError(f"spec {path}: {exc}") from None
