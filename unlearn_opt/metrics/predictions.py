@@ -29,10 +29,11 @@ def error_rate(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def per_example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of each example."""
-    return torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    """Cross-entropy of each example, in float64 (float32 rounds the loss of confidently
+    memorized examples to exactly 0, which would hide them from a loss-threshold attack)."""
+    return torch.nn.functional.cross_entropy(logits.double(), labels, reduction="none")
 
 
 def true_class_confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """softmax(logits)[y] of each example."""
-    return torch.softmax(logits, dim=1).gather(1, labels[:, None]).squeeze(1)
+    return torch.softmax(logits.double(), dim=1).gather(1, labels[:, None]).squeeze(1)
