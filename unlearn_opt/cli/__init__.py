@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
+import warnings
 
 import click
 
+from unlearn_opt.cli.service import (
+    create_study_command,
+    launch_command,
+    run_command,
+    status_command,
+    worker_command,
+)
 from unlearn_opt.cli.trial import trial_command
 from unlearn_opt.errors import UserError
 
@@ -20,11 +30,14 @@ def cli() -> None:
     """
 
 
-cli.add_command(trial_command)
+for command in (trial_command, create_study_command, worker_command, launch_command, status_command, run_command):
+    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line and exit code 2."""
+    warnings.filterwarnings("ignore", message=r".*is experimental.*")
+    warnings.filterwarnings("ignore", message=r".*experimental feature.*")
     try:
         cli.main(args=argv, prog_name="unlearn-opt", standalone_mode=False)
     except UserError as exc:
@@ -41,3 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - exit 1 with one line; the traceback on request
+        if os.environ.get("UNLEARN_OPT_DEBUG"):
+            traceback.print_exc()
+        click.echo(f"error: {type(exc).__name__}: {exc} (set UNLEARN_OPT_DEBUG=1 for the traceback)", err=True)
+        sys.exit(1)

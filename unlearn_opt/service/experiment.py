@@ -1,0 +1,187 @@
+"""Creating and loading an experiment: its studies, its stored spec and split indices.
+
+The study ``EXPERIMENT/_originals`` is the experiment's record (spec, hash, splits digest, the
+splits artifact) and the queue of original models; it is created last, so its presence means the
+experiment is complete in storage. Each tuning study holds exactly ``n_trials`` tickets: enqueued
+trials with no fixed parameters, which workers pop atomically and the sampler fills.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.artifacts import upload_artifact
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
+
+from unlearn_opt.data.splits import Splits
+from unlearn_opt.errors import UserError
+from unlearn_opt.service.naming import OBJECTIVES, StudyKey, originals_study_name, study_keys
+from unlearn_opt.service.storage import ArtifactLocation
+from unlearn_opt.spec import Spec, spec_from_dict
+
+ACTIVE = (TrialState.WAITING, TrialState.RUNNING)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    spec: Spec
+    spec_hash: str
+    splits_digest: str
+    studies: dict[StudyKey, str]
+
+    @property
+    def originals_study(self) -> str:
+        return originals_study_name(self.name)
+
+    def models_needed(self) -> list[tuple[str, float, float]]:
+        """(kind, width, sparsity) of every original and retrain reference."""
+        out = [("original", w, s) for w in self.spec.widths for s in sorted(self.spec.sparsities)]
+        return out + [("retrain", w, 0.0) for w in self.spec.widths]
+
+
+def experiment_from_spec(spec: Spec, *, splits_digest: str) -> Experiment:
+    keys = study_keys(spec)
+    return Experiment(
+        name=spec.name,
+        spec=spec,
+        spec_hash=spec.digest(),
+        splits_digest=splits_digest,
+        studies={k: k.name(sparse=spec.sparse) for k in keys},
+    )
+
+
+def study_names(storage: BaseStorage) -> set[str]:
+    return {s.study_name for s in storage.get_all_studies()}
+
+
+def experiment_names(storage: BaseStorage) -> list[str]:
+    suffix = "/" + originals_study_name("")[1:]
+    return sorted(n[: -len(suffix)] for n in study_names(storage) if n.endswith(suffix))
+
+
+def load_experiment(storage: BaseStorage, name: str) -> Experiment:
+    """The experiment stored under ``name``; a UserError naming the known ones otherwise."""
+    try:
+        study = optuna.load_study(study_name=originals_study_name(name), storage=storage)
+    except KeyError:
+        known = ", ".join(experiment_names(storage)) or "none"
+        raise UserError(f"experiment {name!r} does not exist in this storage (known: {known})") from None
+    attrs = study.user_attrs
+    if "spec_hash" not in attrs:
+        raise UserError(f"experiment {name!r} was not fully created; run `unlearn-opt create-study` again")
+    spec = spec_from_dict(attrs["spec"])
+    return experiment_from_spec(spec, splits_digest=attrs["splits_digest"])
+
+
+def ensure_tickets(study: optuna.Study, n_trials: int) -> int:
+    """Enqueue tickets until COMPLETE + WAITING + RUNNING = n_trials; returns how many were added.
+    (Two processes repairing at once may over-enqueue; workers drop surplus tickets on pop.)"""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, *ACTIVE))
+    deficit = n_trials - len(trials)
+    for _ in range(max(0, deficit)):
+        study.enqueue_trial({}, user_attrs={"ticket": True})
+    return max(0, deficit)
+
+
+def _is_complete(storage: BaseStorage, name: str) -> bool:
+    study_id = storage.get_study_id_from_name(originals_study_name(name))
+    return "spec_hash" in storage.get_study_user_attrs(study_id)
+
+
+def _new_version_name(storage: BaseStorage, base: str) -> str:
+    taken = set(experiment_names(storage))
+    k = 2
+    while f"{base}.v{k}" in taken:
+        k += 1
+    return f"{base}.v{k}"
+
+
+def create_experiment(
+    spec: Spec,
+    *,
+    storage: BaseStorage,
+    splits: Splits,
+    artifacts: ArtifactLocation,
+    new_version: bool = False,
+) -> tuple[Experiment, bool]:
+    """Create every study of ``spec`` (idempotent). Returns (experiment, created?).
+
+    A different spec under an existing name is refused unless ``new_version``, which stores it
+    as ``NAME.vK``."""
+    if spec.name in experiment_names(storage) and _is_complete(storage, spec.name):
+        stored = load_experiment(storage, spec.name)
+        if stored.spec_hash == spec.digest():
+            _ensure_studies(stored, storage)
+            return stored, False
+        if not new_version:
+            raise UserError(
+                f"experiment {spec.name!r} already exists with a different spec (stored "
+                f"{stored.spec_hash[:12]}, given {spec.digest()[:12]}); give the spec a new name "
+                "or pass --new-version"
+            )
+        raw = spec.to_dict()
+        raw["name"] = _new_version_name(storage, spec.name)
+        spec = spec_from_dict(raw)
+    experiment = experiment_from_spec(spec, splits_digest=splits.digest())
+    _ensure_studies(experiment, storage)
+    _create_originals(experiment, storage, splits, artifacts)
+    return experiment, True
+
+
+def _ensure_studies(exp: Experiment, storage: BaseStorage) -> None:
+    spec_dict = exp.spec.to_dict()
+    for key, name in exp.studies.items():
+        (obj1, d1), (obj2, d2) = OBJECTIVES[key.goal]
+        study = optuna.create_study(study_name=name, storage=storage, directions=[d1, d2], load_if_exists=True)
+        if not study.user_attrs.get("experiment"):
+            study.set_metric_names([obj1, obj2])
+            attrs: dict[str, Any] = {
+                "experiment": exp.name,
+                "width": key.width,
+                "sparsity": key.sparsity,
+                "method": key.method,
+                "goal": key.goal,
+                "n_trials": exp.spec.n_trials,
+                "lambdas": list(exp.spec.lambdas),
+                "spec_hash": exp.spec_hash,
+                "splits_digest": exp.splits_digest,
+                "spec": spec_dict,
+            }
+            for k, v in attrs.items():
+                study.set_user_attr(k, v)
+        ensure_tickets(study, exp.spec.n_trials)
+
+
+def _create_originals(exp: Experiment, storage: BaseStorage, splits: Splits, artifacts: ArtifactLocation) -> None:
+    study = optuna.create_study(
+        study_name=exp.originals_study, storage=storage, direction="minimize", load_if_exists=True
+    )
+    study.set_metric_names(["test_error"])
+    store = artifacts.open()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{exp.name}-splits.json"
+        path.write_text(json.dumps(splits.to_dict()))
+        splits_id = upload_artifact(
+            artifact_store=store, file_path=str(path), study_or_trial=study, mimetype="application/json"
+        )
+    if not study.get_trials(deepcopy=False):
+        for kind, width, sparsity in exp.models_needed():
+            study.enqueue_trial({}, user_attrs={"kind": kind, "width": width, "sparsity": sparsity})
+    # written last: from here on the experiment exists
+    for k, v in {
+        "kind": "originals",
+        "experiment": exp.name,
+        "splits_artifact_id": splits_id,
+        "artifacts": artifacts.spec,
+        "splits_digest": exp.splits_digest,
+        "spec_hash": exp.spec_hash,
+        "spec": exp.spec.to_dict(),
+    }.items():
+        study.set_user_attr(k, v)

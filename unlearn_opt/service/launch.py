@@ -1,0 +1,157 @@
+"""Launching local workers: one process per slot, pinned with CUDA_VISIBLE_DEVICES, restarted
+if it dies, stopped together on Ctrl-C / SIGTERM, with one live progress display."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+
+from rich.console import Console, Group
+from rich.live import Live
+
+from unlearn_opt.errors import UserError
+from unlearn_opt.service.status import Progress, progress_tables
+
+MAX_RESTARTS = 5
+STOP_GRACE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    device: str
+    env: dict[str, str]
+
+
+def plan_slots(*, gpus: str | None, workers_per_gpu: int, cpu_workers: int, visible_gpus: int) -> list[Slot]:
+    """One slot per worker; ``--gpus 0,1`` checked against the GPUs this machine has."""
+    slots: list[Slot] = []
+    if workers_per_gpu < 1:
+        raise UserError(f"--workers-per-gpu: must be >= 1 (got {workers_per_gpu})")
+    if cpu_workers < 0:
+        raise UserError(f"--cpu-workers: must be >= 0 (got {cpu_workers})")
+    if gpus:
+        indices = []
+        for part in gpus.split(","):
+            part = part.strip()
+            if not part.isdigit():
+                raise UserError(f"--gpus: {part!r} is not a GPU index (expected e.g. 0,1,2)")
+            if int(part) >= visible_gpus:
+                raise UserError(f"--gpus: GPU {part} does not exist (this machine has {visible_gpus} GPU(s))")
+            indices.append(int(part))
+        if len(set(indices)) != len(indices):
+            raise UserError("--gpus: an index is listed twice")
+        for g in indices:
+            for k in range(workers_per_gpu):
+                slots.append(Slot(f"gpu{g}-{k}", "cuda", {"CUDA_VISIBLE_DEVICES": str(g)}))
+    for k in range(cpu_workers):
+        slots.append(Slot(f"cpu-{k}", "cpu", {"CUDA_VISIBLE_DEVICES": ""}))
+    if not slots:
+        raise UserError("launch: no workers asked for (give --gpus and/or --cpu-workers)")
+    return slots
+
+
+@dataclass
+class Launcher:
+    experiment: str
+    storage_url: str
+    artifacts: str
+    slots: list[Slot]
+    read_progress: Callable[[], Progress]
+    threads_per_worker: int | None = None
+    console: Console = field(default_factory=lambda: Console(stderr=True))
+    _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _restarts: dict[str, int] = field(default_factory=dict)
+    _stopping: bool = False
+
+    def _spawn(self, slot: Slot) -> None:
+        env = {**os.environ, **slot.env, "UNLEARN_OPT_STORAGE": self.storage_url, "UNLEARN_OPT_ARTIFACTS": self.artifacts}
+        if self.threads_per_worker:
+            env["OMP_NUM_THREADS"] = str(self.threads_per_worker)
+        cmd = [sys.executable, "-m", "unlearn_opt", "worker", self.experiment, "--device", slot.device, "--quiet"]
+        self._procs[slot.name] = subprocess.Popen(cmd, env=env)
+
+    def _signal(self, signum: int, frame: FrameType | None) -> None:
+        self._stopping = True
+
+    def run(self, *, live: bool = True) -> int:
+        """Run until every worker has exited 0 (the experiment is done) or a stop is asked;
+        returns the exit code."""
+        previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+        for s in previous:
+            signal.signal(s, self._signal)
+        for slot in self.slots:
+            self._spawn(slot)
+        code = 0
+        try:
+            with Live(console=self.console, refresh_per_second=1, transient=False) if live else _Null() as view:
+                last = 0.0
+                while True:
+                    if self._stopping:
+                        code = self._stop_all()
+                        break
+                    finished = self._reap()
+                    if time.monotonic() - last > 2.0:
+                        last = time.monotonic()
+                        if view is not None:
+                            view.update(Group(*progress_tables(self.read_progress())))
+                    if finished:
+                        break
+                    time.sleep(0.5)
+                if view is not None:
+                    view.update(Group(*progress_tables(self.read_progress())))
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        if any(self._restarts.get(s.name, 0) > MAX_RESTARTS for s in self.slots):
+            code = code or 1
+        return code
+
+    def _reap(self) -> bool:
+        """Restart workers that died; True when all have exited cleanly."""
+        alive = 0
+        for slot in self.slots:
+            proc = self._procs[slot.name]
+            rc = proc.poll()
+            if rc is None:
+                alive += 1
+            elif rc != 0 and rc != 2:
+                n = self._restarts.get(slot.name, 0) + 1
+                self._restarts[slot.name] = n
+                if n <= MAX_RESTARTS:
+                    self.console.print(f"worker {slot.name} exited with {rc}; restarting ({n}/{MAX_RESTARTS})")
+                    self._spawn(slot)
+                    alive += 1
+                else:
+                    self.console.print(f"worker {slot.name} keeps failing (exit {rc}); not restarting it")
+            elif rc == 2:
+                self._restarts[slot.name] = MAX_RESTARTS + 1  # bad input: restarting cannot help
+        return alive == 0
+
+    def _stop_all(self) -> int:
+        self.console.print("stopping workers (their running trials are failed and re-queued)…")
+        for proc in self._procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for proc in self._procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return 130
+
+
+class _Null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

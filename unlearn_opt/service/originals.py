@@ -1,0 +1,134 @@
+"""Original models (and retrain references), trained exactly once across all workers.
+
+They are the trials of ``EXPERIMENT/_originals``: one enqueued ticket per (kind, width, sparsity).
+A worker pops a ticket, trains, uploads the checkpoint to the artifact store, and completes the
+trial with the record, the artifact id and the checkpoint's SHA-256 as user attributes. Others
+download the checkpoint and verify the checksum before using it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.artifacts import download_artifact, upload_artifact
+from optuna.trial import FrozenTrial, TrialState
+
+from unlearn_opt.engine.workspace import OriginalRecord, Workspace, state_from_bytes, state_to_bytes
+
+ModelKey = tuple[str, float, float]  # (kind, width, sparsity)
+
+
+class CheckpointError(RuntimeError):
+    """A stored checkpoint is missing or does not match its recorded checksum."""
+
+
+def key_of(trial: FrozenTrial) -> ModelKey:
+    a = trial.user_attrs
+    return (str(a["kind"]), float(a["width"]), float(a["sparsity"]))
+
+
+@dataclass
+class OriginalsView:
+    """The originals study at one moment."""
+
+    complete: dict[ModelKey, FrozenTrial]
+    waiting: list[FrozenTrial]
+    running: dict[ModelKey, FrozenTrial]
+
+    @classmethod
+    def read(cls, study: optuna.Study) -> OriginalsView:
+        complete: dict[ModelKey, FrozenTrial] = {}
+        waiting: list[FrozenTrial] = []
+        running: dict[ModelKey, FrozenTrial] = {}
+        for t in study.get_trials(deepcopy=False):
+            if "kind" not in t.user_attrs:
+                continue
+            if t.state == TrialState.COMPLETE:
+                complete.setdefault(key_of(t), t)
+            elif t.state == TrialState.WAITING:
+                waiting.append(t)
+            elif t.state == TrialState.RUNNING:
+                running[key_of(t)] = t
+        return cls(complete, waiting, running)
+
+    def ready(self, kind: str, width: float, sparsity: float) -> bool:
+        return (kind, float(width), float(sparsity)) in self.complete
+
+    def claimable(self) -> list[FrozenTrial]:
+        """Waiting tickets whose prerequisites are done (a sparse original needs its dense one),
+        originals before retrain references, dense before sparse, narrow before wide."""
+        out = [
+            t for t in self.waiting
+            if key_of(t) not in self.complete
+            and (key_of(t)[2] == 0.0 or self.ready("original", key_of(t)[1], 0.0))
+        ]  # fmt: skip
+        return sorted(out, key=lambda t: (key_of(t)[0] != "original", key_of(t)[2], key_of(t)[1], t.number))
+
+    def all_done(self, needed: list[ModelKey]) -> bool:
+        return all(k in self.complete for k in needed)
+
+
+def sha256(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+def train_and_store(
+    ws: Workspace, study: optuna.Study, trial: optuna.Trial, key: ModelKey, store: object
+) -> OriginalRecord:
+    """Train the model of ``key`` in ``ws``, upload its checkpoint, complete ``trial``."""
+    kind, width, sparsity = key
+    model, record = ws.retrain(width) if kind == "retrain" else ws.original(width, sparsity)
+    blob = state_to_bytes(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{kind}-w{width:g}-s{sparsity:g}.pt"
+        path.write_bytes(blob)
+        artifact_id = upload_artifact(
+            artifact_store=store, file_path=str(path), study_or_trial=trial, mimetype="application/octet-stream"
+        )
+    attrs = {
+        "record": record.to_dict(),
+        "artifact_id": artifact_id,
+        "sha256": sha256(blob),
+        "param_count": record.param_count,
+        "train_error": record.train_error,
+        "test_error": record.test_error,
+        "overparameterized": record.overparameterized,
+        "train_seconds": record.train_seconds,
+    }
+    for k, v in attrs.items():
+        trial.set_user_attr(k, v)
+    study.tell(trial, record.test_error)
+    return record
+
+
+def install(ws: Workspace, trial: FrozenTrial, store: object) -> None:
+    """Download a completed original/retrain, verify its checksum, install it in ``ws``."""
+    kind, width, sparsity = key_of(trial)
+    artifact_id = trial.user_attrs.get("artifact_id")
+    if not artifact_id:
+        raise CheckpointError(f"{kind} w={width:g} s={sparsity:g}: no checkpoint recorded")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "checkpoint.pt"
+        try:
+            download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
+        except Exception as exc:  # noqa: BLE001 - any store failure becomes one clear error
+            raise CheckpointError(f"{kind} w={width:g} s={sparsity:g}: cannot read checkpoint {artifact_id}: {exc}") from None
+        blob = path.read_bytes()
+    if sha256(blob) != trial.user_attrs.get("sha256"):
+        raise CheckpointError(
+            f"{kind} w={width:g} s={sparsity:g}: checkpoint {artifact_id} does not match its recorded SHA-256 "
+            "(truncated or altered in the artifact store)"
+        )
+    try:
+        state = state_from_bytes(blob)
+    except Exception as exc:  # noqa: BLE001 - weights_only=True refuses anything but tensors
+        raise CheckpointError(f"{kind} w={width:g} s={sparsity:g}: unreadable checkpoint: {exc}") from None
+    record = OriginalRecord.from_dict(trial.user_attrs["record"])
+    if kind == "retrain":
+        ws.put_retrain(width, state, record)
+    else:
+        ws.put_original(width, sparsity, state, record)

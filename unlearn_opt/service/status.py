@@ -1,0 +1,141 @@
+"""Progress of an experiment: per study COMPLETE / RUNNING / FAIL / remaining, the originals,
+and an ETA from the completion times seen so far."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
+from rich.table import Table
+
+from unlearn_opt.service.experiment import Experiment
+from unlearn_opt.service.originals import key_of
+
+
+@dataclass(frozen=True)
+class StudyProgress:
+    name: str
+    complete: int
+    running: int
+    waiting: int
+    failed: int
+    n_trials: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.n_trials - self.complete)
+
+
+@dataclass(frozen=True)
+class ModelProgress:
+    kind: str
+    width: float
+    sparsity: float
+    state: str
+    param_count: int | None = None
+    train_error: float | None = None
+    test_error: float | None = None
+    overparameterized: bool | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    experiment: str
+    studies: list[StudyProgress]
+    models: list[ModelProgress]
+    eta_seconds: float | None
+
+    @property
+    def complete(self) -> int:
+        return sum(s.complete for s in self.studies)
+
+    @property
+    def total(self) -> int:
+        return sum(s.n_trials for s in self.studies)
+
+    @property
+    def done(self) -> bool:
+        return self.complete >= self.total and all(m.state == "COMPLETE" for m in self.models)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "experiment": self.experiment,
+            "complete": self.complete,
+            "total": self.total,
+            "eta_seconds": self.eta_seconds,
+            "studies": [{**asdict(s), "remaining": s.remaining} for s in self.studies],
+            "models": [asdict(m) for m in self.models],
+        }
+
+
+def read_progress(storage: BaseStorage, exp: Experiment) -> Progress:
+    studies = []
+    finish_times: list[dt.datetime] = []
+    for name in exp.studies.values():
+        trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+        count = {s: 0 for s in TrialState}
+        for t in trials:
+            count[t.state] += 1
+            if t.state == TrialState.COMPLETE and t.datetime_complete is not None:
+                finish_times.append(t.datetime_complete)
+        studies.append(StudyProgress(name, count[TrialState.COMPLETE], count[TrialState.RUNNING],
+                                     count[TrialState.WAITING], count[TrialState.FAIL], exp.spec.n_trials))  # fmt: skip
+    models: dict[tuple[str, float, float], ModelProgress] = {}
+    for t in optuna.load_study(study_name=exp.originals_study, storage=storage).get_trials(deepcopy=False):
+        if "kind" not in t.user_attrs:
+            continue
+        key = key_of(t)
+        a = t.user_attrs
+        mp = ModelProgress(*key, state=t.state.name, param_count=a.get("param_count"), train_error=a.get("train_error"),
+                           test_error=a.get("test_error"), overparameterized=a.get("overparameterized"))  # fmt: skip
+        rank = {"COMPLETE": 3, "RUNNING": 2, "WAITING": 1}.get(t.state.name, 0)
+        prev = models.get(key)
+        if prev is None or rank > {"COMPLETE": 3, "RUNNING": 2, "WAITING": 1}.get(prev.state, 0):
+            models[key] = mp
+    remaining = sum(s.remaining for s in studies)
+    return Progress(exp.name, studies, sorted(models.values(), key=lambda m: (m.kind, m.width, m.sparsity)),
+                    _eta(finish_times, remaining))  # fmt: skip
+
+
+def _eta(finish_times: list[dt.datetime], remaining: int) -> float | None:
+    """Remaining trials × the recent mean time between completions (all workers together)."""
+    if remaining == 0:
+        return 0.0
+    if len(finish_times) < 2:
+        return None
+    recent = sorted(finish_times)[-50:]
+    span = (recent[-1] - recent[0]).total_seconds()
+    return remaining * span / (len(recent) - 1) if span > 0 else None
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def progress_tables(p: Progress) -> tuple[Table, Table]:
+    studies = Table(title=f"{p.experiment}: {p.complete}/{p.total} trials, ETA {fmt_seconds(p.eta_seconds)}")
+    for col in ("study", "COMPLETE", "RUNNING", "FAIL", "remaining"):
+        studies.add_column(col, justify="left" if col == "study" else "right")
+    for s in p.studies:
+        studies.add_row(s.name, f"{s.complete}/{s.n_trials}", str(s.running), str(s.failed), str(s.remaining))
+    models = Table(title="original models and retrain references")
+    for col in ("model", "width", "sparsity", "state", "parameters", "train error", "test error", "regime"):
+        models.add_column(col)
+    for m in p.models:
+        regime = "" if m.overparameterized is None else ("over" if m.overparameterized else "under")
+        models.add_row(
+            m.kind, f"{m.width:g}", f"{m.sparsity:g}", m.state,
+            "" if m.param_count is None else f"{m.param_count:,}",
+            "" if m.train_error is None else f"{m.train_error:.4f}",
+            "" if m.test_error is None else f"{m.test_error:.4f}", regime,
+        )  # fmt: skip
+    return studies, models

@@ -1,0 +1,174 @@
+"""Storage URLs, the Optuna RDB storage with heartbeats, and the artifact store.
+
+``--storage URL`` or ``UNLEARN_OPT_STORAGE``; default an SQLite file under ``storage/``
+(WAL journal and a busy timeout, so several local workers share it). PostgreSQL through
+``postgresql+psycopg://`` with pool_pre_ping. Passwords never leave this module unmasked.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import sqlalchemy
+from optuna.artifacts import FileSystemArtifactStore
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from unlearn_opt.errors import UserError
+
+ENV_STORAGE = "UNLEARN_OPT_STORAGE"
+ENV_ARTIFACTS = "UNLEARN_OPT_ARTIFACTS"
+ENV_HEARTBEAT = "UNLEARN_OPT_HEARTBEAT_SECONDS"
+ENV_GRACE = "UNLEARN_OPT_GRACE_SECONDS"
+DEFAULT_DIR = Path("storage")
+DEFAULT_DB = "unlearn_opt.db"
+STALE_RETRIES = 3
+
+
+def default_url() -> str:
+    return f"sqlite:///{(DEFAULT_DIR / DEFAULT_DB).resolve()}"
+
+
+def resolve_url(url: str | None) -> str:
+    """The storage URL: the argument, else $UNLEARN_OPT_STORAGE, else the SQLite default.
+    ``postgresql://`` is served by psycopg 3."""
+    url = url or os.environ.get(ENV_STORAGE) or default_url()
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UserError(f"--storage: {mask_url(url)!r} is not a database URL (e.g. sqlite:///storage/x.db or postgresql+psycopg://user@host/db)") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername not in ("sqlite", "postgresql+psycopg"):
+        raise UserError(f"--storage: unsupported database {parsed.drivername!r} (use sqlite:/// or postgresql+psycopg://)")
+    if parsed.drivername == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        parsed = parsed.set(database=str(Path(parsed.database).expanduser().resolve()))
+    return parsed.render_as_string(hide_password=False)
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL with its password replaced by ***."""
+    try:
+        parsed = url if isinstance(url, URL) else make_url(url)
+    except ArgumentError:
+        return "<unparsable URL>" if "@" in str(url) else str(url)
+    return parsed.render_as_string(hide_password=True)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).drivername == "sqlite"
+
+
+def _sqlite_path(url: str) -> Path | None:
+    db = make_url(url).database
+    return Path(db) if db and db != ":memory:" else None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def check_reachable(url: str, *, create: bool) -> None:
+    """Connect once; a clear UserError (masked URL, the server's reason) if that fails. An SQLite
+    file that does not exist is an error unless ``create``; then its folder is made."""
+    path = _sqlite_path(url) if is_sqlite(url) else None
+    if path is not None:
+        if not path.exists():
+            if not create:
+                raise UserError(f"storage {mask_url(url)}: no such database file (run `unlearn-opt create-study SPEC` first)")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=60)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"storage {mask_url(url)}: not an SQLite database ({exc})") from None
+        finally:
+            conn.close()
+        return
+    engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 10})
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        raise UserError(f"storage {mask_url(url)}: cannot connect: {_one_line(exc)}") from None
+    finally:
+        engine.dispose()
+
+
+def heartbeat_settings() -> tuple[int, int]:
+    """(heartbeat interval, grace period) in seconds: $UNLEARN_OPT_HEARTBEAT_SECONDS (default 20)
+    and $UNLEARN_OPT_GRACE_SECONDS (default 3 intervals)."""
+    try:
+        interval = int(os.environ.get(ENV_HEARTBEAT, "20"))
+        grace = int(os.environ.get(ENV_GRACE, str(3 * interval)))
+    except ValueError:
+        raise UserError(f"${ENV_HEARTBEAT} and ${ENV_GRACE} must be whole seconds") from None
+    if interval < 1 or grace <= interval:
+        raise UserError(f"${ENV_GRACE} must exceed ${ENV_HEARTBEAT} (got {grace} <= {interval})")
+    return interval, grace
+
+
+def open_storage(url: str | None, *, create: bool = False) -> RDBStorage:
+    """An RDBStorage with heartbeats; stale trials are failed and their parameters retried."""
+    url = resolve_url(url)
+    check_reachable(url, create=create)
+    if is_sqlite(url):
+        engine_kwargs: dict[str, object] = {"connect_args": {"timeout": 60}}
+    else:
+        engine_kwargs = {
+            "pool_pre_ping": True,
+            "pool_size": 2,
+            "max_overflow": 4,
+            "pool_recycle": 600,
+            "connect_args": {"connect_timeout": 10},
+        }
+    interval, grace = heartbeat_settings()
+    try:
+        return RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=interval,
+            grace_period=grace,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=STALE_RETRIES),
+        )
+    except (SQLAlchemyError, RuntimeError) as exc:
+        raise UserError(f"storage {mask_url(url)}: {_one_line(exc)}") from None
+
+
+@dataclass(frozen=True)
+class ArtifactLocation:
+    """Where checkpoints go: a folder, or ``s3://bucket/prefix``."""
+
+    spec: str
+
+    def open(self) -> optuna.artifacts._protocol.ArtifactStore:
+        if self.spec.startswith("s3://"):
+            from optuna.artifacts import Boto3ArtifactStore
+
+            bucket = self.spec[len("s3://") :].split("/", 1)[0]
+            try:
+                return Boto3ArtifactStore(bucket)
+            except ImportError:
+                raise UserError("artifacts: s3:// needs boto3 (pip install boto3)") from None
+        path = Path(self.spec).expanduser()
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK):
+            raise UserError(f"artifacts: {path} is not writable")
+        return FileSystemArtifactStore(str(path))
+
+
+def resolve_artifacts(artifacts: str | None, url: str) -> ArtifactLocation:
+    """``--artifacts``, else $UNLEARN_OPT_ARTIFACTS, else ``artifacts/`` beside the SQLite file
+    (or ``storage/artifacts`` for a server database)."""
+    chosen = artifacts or os.environ.get(ENV_ARTIFACTS)
+    if chosen:
+        return ArtifactLocation(chosen if chosen.startswith("s3://") else str(Path(chosen).expanduser().resolve()))
+    path = _sqlite_path(url) if is_sqlite(url) else None
+    base = path.parent if path is not None else DEFAULT_DIR.resolve()
+    return ArtifactLocation(str(base / "artifacts"))

@@ -1,0 +1,76 @@
+"""Popping enqueued trials ("tickets") atomically, with heartbeats while they run.
+
+A ticket is a WAITING trial. ``set_trial_state_values(id, RUNNING)`` succeeds for exactly one
+process (row lock on PostgreSQL, the write lock on SQLite), so each ticket runs once. A heartbeat
+is recorded before the pop, so a process killed right after popping still leaves a stale trial
+that another worker fails and retries.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from unlearn_opt.service.experiment import ACTIVE
+
+
+def pop(study: optuna.Study, ticket: FrozenTrial) -> bool:
+    """Try to move ``ticket`` from WAITING to RUNNING; True if this process got it."""
+    storage = study._storage
+    if isinstance(storage, RDBStorage):
+        storage.record_heartbeat(ticket._trial_id)
+    try:
+        return bool(storage.set_trial_state_values(ticket._trial_id, state=TrialState.RUNNING))
+    except UpdateFinishedTrialError:
+        return False
+
+
+def is_surplus(study: optuna.Study, ticket: FrozenTrial, n_trials: int) -> bool:
+    """True when COMPLETE + (active tickets numbered below this one) already reach n_trials:
+    this ticket is one too many (left over by two processes repairing at once)."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, *ACTIVE))
+    ahead = sum(
+        1 for t in trials if t.state == TrialState.COMPLETE or (t.number < ticket.number and t.number != ticket.number)
+    )
+    return ahead >= n_trials
+
+
+class Heartbeat:
+    """Records the trial's heartbeat every ``interval`` seconds in a daemon thread."""
+
+    def __init__(self, storage: RDBStorage, trial_id: int, interval: float) -> None:
+        self.storage, self.trial_id, self.interval = storage, trial_id, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{trial_id}")
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.storage.record_heartbeat(self.trial_id)
+            except Exception:  # noqa: BLE001 - a missed beat only risks a retry; the next one may work
+                continue
+
+    def __enter__(self) -> Heartbeat:
+        self.storage.record_heartbeat(self.trial_id)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+@contextmanager
+def heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
+    storage = study._storage
+    if isinstance(storage, RDBStorage) and storage.heartbeat_interval:
+        with Heartbeat(storage, trial_id, float(storage.heartbeat_interval)):
+            yield
+    else:
+        yield

@@ -1,0 +1,336 @@
+"""The worker loop: pull tickets from the experiment's studies until every study has exactly
+``n_trials`` COMPLETE trials and every original is trained.
+
+Order of work: originals that tuning studies wait for, then the tuning study furthest behind
+whose original is ready, then retrain references. The dataset, splits and originals stay in
+memory between trials. A trial that raises is FAIL with the error recorded, and a replacement
+ticket (same parameters, up to ``SAME_PARAMS_RETRIES`` times) keeps the count exact. SIGTERM or
+Ctrl-C: the running trial is failed and re-queued with its parameters, then the worker exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+import traceback
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import optuna
+import torch
+from optuna.distributions import IntDistribution
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import RDBStorage, fail_stale_trials
+from optuna.trial import FrozenTrial, TrialState
+
+from unlearn_opt.data.splits import Splits
+from unlearn_opt.engine.runtime import resolve_device
+from unlearn_opt.engine.workspace import Workspace
+from unlearn_opt.errors import UserError
+from unlearn_opt.methods import distributions, resolved_space
+from unlearn_opt.service import tickets
+from unlearn_opt.service.experiment import Experiment, ensure_tickets, load_experiment
+from unlearn_opt.service.naming import StudyKey
+from unlearn_opt.service.originals import OriginalsView, install, key_of, train_and_store
+from unlearn_opt.service.storage import ArtifactLocation
+from unlearn_opt.spec import Spec
+
+log = logging.getLogger("unlearn_opt.worker")
+
+SAME_PARAMS_RETRIES = 2
+MAX_CONSECUTIVE_FAILURES = 5
+
+
+class Interrupted(Exception):
+    """SIGTERM / SIGINT reached the worker."""
+
+
+def make_sampler(spec: Spec, *, seed_offset: int) -> optuna.samplers.BaseSampler:
+    """The spec's sampler, seeded per worker. TPE uses the constant liar, so concurrent workers
+    do not all sample the same point."""
+    seed = (spec.sampler.seed + seed_offset) % (2**31)
+    name = spec.sampler.name
+    if name == "tpe":
+        startup = max(1, min(10, spec.n_trials // 2))
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, multivariate=True, n_startup_trials=startup)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class StudyState:
+    key: StudyKey
+    study: optuna.Study
+    complete: int = 0
+    active: int = 0
+    waiting: list[FrozenTrial] = field(default_factory=list)
+
+
+@dataclass
+class Worker:
+    storage: RDBStorage
+    experiment: str
+    artifacts: ArtifactLocation
+    device: str = "auto"
+    max_trials: int | None = None
+    poll_seconds: float = 2.0
+    on_event: Callable[[str], None] | None = None
+    trials_done: int = 0
+    _failures_in_a_row: int = 0
+
+    def __post_init__(self) -> None:
+        self.exp: Experiment = load_experiment(self.storage, self.experiment)
+        self.spec = self.exp.spec
+        self.dev = resolve_device(self.device)
+        self.id = worker_id()
+        offset = zlib.crc32(self.id.encode())
+        self.studies = {  # one sampler per study (TPE's multivariate search space is per study)
+            key: optuna.load_study(
+                study_name=name, storage=self.storage, sampler=make_sampler(self.spec, seed_offset=offset + i)
+            )
+            for i, (key, name) in enumerate(self.exp.studies.items())
+        }
+        self.originals = optuna.load_study(study_name=self.exp.originals_study, storage=self.storage)
+        self.store = self.artifacts.open()
+        self._ws: Workspace | None = None
+        self._last_sweep = 0.0
+
+    # ------------------------------------------------------------ set-up
+
+    @property
+    def ws(self) -> Workspace:
+        """The workspace (dataset on the device, the stored splits), built on first use."""
+        if self._ws is None:
+            ws = Workspace(self.spec, device=self.dev)
+            if ws.splits.digest() != self.exp.splits_digest:
+                raise UserError(
+                    f"experiment {self.experiment!r}: the splits made from this machine's copy of "
+                    f"{self.spec.dataset!r} differ from the stored ones (different data files?)"
+                )
+            self._ws = ws
+        return self._ws
+
+    def _say(self, text: str) -> None:
+        log.info("[%s] %s", self.id, text)
+        if self.on_event is not None:
+            self.on_event(text)
+
+    # ------------------------------------------------------------ main loop
+
+    def run(self) -> int:
+        """Work until the experiment is done (or ``max_trials``); returns trials completed."""
+        previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+        for s in previous:
+            signal.signal(s, self._interrupt)
+        try:
+            while self.max_trials is None or self.trials_done < self.max_trials:
+                if not self.step():
+                    break
+        except Interrupted:
+            self._say("interrupted: running trial failed and re-queued; exiting")
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        return self.trials_done
+
+    def _interrupt(self, signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    def sweep(self, *, force: bool = False) -> None:
+        """Fail stale trials (their workers died); the heartbeat callback re-queues their params."""
+        interval = float(self.storage.heartbeat_interval or 10)
+        if not force and time.monotonic() - self._last_sweep < interval:
+            return
+        self._last_sweep = time.monotonic()
+        for study in (self.originals, *self.studies.values()):
+            fail_stale_trials(study)
+
+    def states(self) -> list[StudyState]:
+        out = []
+        for key, study in self.studies.items():
+            st = StudyState(key, study)
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)):
+                if t.state == TrialState.COMPLETE:
+                    st.complete += 1
+                else:
+                    st.active += 1
+                    if t.state == TrialState.WAITING:
+                        st.waiting.append(t)
+            out.append(st)
+        return out
+
+    def step(self) -> bool:
+        """Do one piece of work, or wait a moment; False when everything is done."""
+        self.sweep()
+        view = OriginalsView.read(self.originals)
+        states = self.states()
+        n = self.spec.n_trials
+        tuning_done = all(s.complete >= n for s in states)
+        if tuning_done and view.all_done(self.exp.models_needed()):
+            return False
+        needed = {("original", s.key.width, s.key.sparsity) for s in states if s.complete < n}
+        for ticket in view.claimable():
+            if key_of(ticket) in needed or key_of(ticket)[2] == 0.0 and key_of(ticket)[0] == "original":
+                if self._train_model(ticket):
+                    return True
+        ready = [s for s in states if s.waiting and view.ready("original", s.key.width, s.key.sparsity)]
+        for st in sorted(ready, key=lambda s: ((s.complete + s.active) / n, s.complete, s.key)):
+            for ticket in sorted(st.waiting, key=lambda t: t.number):
+                if tickets.pop(st.study, ticket):
+                    self._run_ticket(st, ticket, view)
+                    return True
+        for ticket in view.claimable():
+            if self._train_model(ticket):
+                return True
+        for st in states:  # repair: a ticket lost between a FAIL and its replacement
+            if st.complete + st.active < n and ensure_tickets(st.study, n):
+                self._say(f"{self.exp.studies[st.key]}: re-queued lost tickets")
+                return True
+        time.sleep(self.poll_seconds)
+        return True
+
+    # ------------------------------------------------------------ originals
+
+    def _train_model(self, ticket: FrozenTrial) -> bool:
+        if not tickets.pop(self.originals, ticket):
+            return False
+        kind, width, sparsity = key_of(ticket)
+        trial = optuna.Trial(self.originals, ticket._trial_id)
+        trial.set_user_attr("worker", self.id)
+        label = f"{kind} w={width:g}" + (f" s={sparsity:g}" if sparsity else "")
+        self._say(f"training {label} on {self.dev}")
+        try:
+            with tickets.heartbeat(self.originals, ticket._trial_id):
+                if sparsity > 0:
+                    self._ensure_original(width, 0.0, OriginalsView.read(self.originals))
+                record = train_and_store(self.ws, self.originals, trial, (kind, width, sparsity), self.store)
+        except Interrupted:
+            self._fail(self.originals, trial, "interrupted", requeue={})
+            raise
+        except UserError:
+            self._fail(self.originals, trial, traceback.format_exc(limit=3), requeue={})
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded on the trial, re-queued
+            self._fail(self.originals, trial, f"{type(exc).__name__}: {exc}", requeue={})
+            self._count_failure(exc)
+            return True
+        self._failures_in_a_row = 0
+        self._say(
+            f"{label}: {record.param_count:,} parameters, train error {record.train_error:.4f}, "
+            f"test error {record.test_error:.4f} ({record.train_seconds:.1f} s)"
+        )
+        return True
+
+    def _ensure_original(self, width: float, sparsity: float, view: OriginalsView) -> None:
+        if self.ws.has_original(width, sparsity):
+            return
+        trial = view.complete.get(("original", float(width), float(sparsity)))
+        if trial is None:
+            raise RuntimeError(f"original w={width:g} s={sparsity:g} is not trained yet")
+        install(self.ws, trial, self.store)
+
+    # ------------------------------------------------------------ tuning trials
+
+    def _suggest(self, trial: optuna.Trial, key: StudyKey) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        for name, dist in distributions(key.method, self.spec).items():
+            if isinstance(dist, IntDistribution):
+                params[name] = trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+            else:
+                params[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+        return params
+
+    def _run_ticket(self, st: StudyState, ticket: FrozenTrial, view: OriginalsView) -> None:
+        study, key = st.study, st.key
+        name = self.exp.studies[key]
+        if tickets.is_surplus(study, ticket, self.spec.n_trials):
+            self.storage.set_trial_user_attr(ticket._trial_id, "surplus", True)
+            self.storage.set_trial_state_values(ticket._trial_id, state=TrialState.PRUNED)
+            return
+        trial = optuna.Trial(study, ticket._trial_id)
+        params: dict[str, Any] = {}
+        try:
+            with tickets.heartbeat(study, ticket._trial_id):
+                params = self._suggest(trial, key)
+                _, fixed = resolved_space(key.method, self.spec)
+                trial.set_user_attr("fixed_params", fixed)
+                trial.set_user_attr("worker", self.id)
+                trial.set_user_attr("device", str(self.dev))
+                self._ensure_original(key.width, key.sparsity, view)
+                metrics = self.ws.run_trial(
+                    width=key.width, sparsity=key.sparsity, method=key.method, goal=key.goal, params=params
+                )
+                for k, v in metrics.items():
+                    if not k.startswith("objective_"):
+                        trial.set_user_attr(k, v)
+            study.tell(trial, [metrics["objective_1"], metrics["objective_2"]])
+        except Interrupted:
+            self._fail(study, trial, "interrupted", requeue=params, count_retry=False)
+            raise
+        except UpdateFinishedTrialError:
+            self._say(f"{name} trial {ticket.number}: was failed as stale meanwhile; its retry counts instead")
+            return
+        except UserError:
+            self._fail(study, trial, traceback.format_exc(limit=3), requeue=params)
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded on the trial, re-queued
+            self._fail(study, trial, f"{type(exc).__name__}: {exc}", requeue=params)
+            self._count_failure(exc)
+            return
+        self._failures_in_a_row = 0
+        self.trials_done += 1
+        self._say(
+            f"{name} trial {ticket.number}: {study.metric_names[0]}={metrics['objective_1']:.4f} "
+            f"val_error={metrics['objective_2']:.4f} ({metrics['unlearn_seconds']:.1f} s unlearning)"
+        )
+
+    def _fail(
+        self, study: optuna.Study, trial: optuna.Trial, error: str, *, requeue: dict[str, Any], count_retry: bool = True
+    ) -> None:
+        """Queue a replacement first (same params while retries last), then mark the trial FAIL."""
+        frozen = self.storage.get_trial(trial._trial_id)
+        retries = int(frozen.user_attrs.get("retries", 0)) + (1 if count_retry else 0)
+        attrs = {k: v for k, v in frozen.user_attrs.items() if k in ("kind", "width", "sparsity", "ticket")}
+        if retries <= SAME_PARAMS_RETRIES:
+            study.enqueue_trial(requeue, user_attrs={**attrs, "retries": retries, "retry_of": frozen.number})
+        else:
+            study.enqueue_trial({}, user_attrs={**attrs, "retry_of": frozen.number})
+        try:
+            self.storage.set_trial_user_attr(trial._trial_id, "error", error[-2000:])
+            self.storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            pass
+
+    def _count_failure(self, exc: BaseException) -> None:
+        self._failures_in_a_row += 1
+        self._say(f"trial failed: {type(exc).__name__}: {exc}")
+        if self._failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
+            raise RuntimeError(
+                f"{MAX_CONSECUTIVE_FAILURES} trials in a row failed on this worker (last: {type(exc).__name__}: {exc})"
+            )
+
+
+def run_worker(
+    *,
+    storage: RDBStorage,
+    experiment: str,
+    artifacts: ArtifactLocation,
+    device: str = "auto",
+    max_trials: int | None = None,
+) -> int:
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    worker = Worker(storage=storage, experiment=experiment, artifacts=artifacts, device=device, max_trials=max_trials)
+    return worker.run()
