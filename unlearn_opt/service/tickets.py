@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import RDBStorage
+from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from unlearn_opt.service.experiment import ACTIVE
@@ -22,8 +22,8 @@ from unlearn_opt.service.experiment import ACTIVE
 
 def pop(study: optuna.Study, ticket: FrozenTrial) -> bool:
     """Try to move ``ticket`` from WAITING to RUNNING; True if this process got it."""
-    storage = study._storage
-    if isinstance(storage, RDBStorage):
+    storage = study._storage  # Optuna wraps the RDBStorage in a cache that forwards heartbeats
+    if isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage):
         storage.record_heartbeat(ticket._trial_id)
     try:
         return bool(storage.set_trial_state_values(ticket._trial_id, state=TrialState.RUNNING))
@@ -44,7 +44,7 @@ def is_surplus(study: optuna.Study, ticket: FrozenTrial, n_trials: int) -> bool:
 class Heartbeat:
     """Records the trial's heartbeat every ``interval`` seconds in a daemon thread."""
 
-    def __init__(self, storage: RDBStorage, trial_id: int, interval: float) -> None:
+    def __init__(self, storage: BaseHeartbeat, trial_id: int, interval: float) -> None:
         self.storage, self.trial_id, self.interval = storage, trial_id, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{trial_id}")
@@ -69,8 +69,9 @@ class Heartbeat:
 @contextmanager
 def heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
     storage = study._storage
-    if isinstance(storage, RDBStorage) and storage.heartbeat_interval:
-        with Heartbeat(storage, trial_id, float(storage.heartbeat_interval)):
+    if isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage):
+        interval = storage.get_heartbeat_interval()
+        with Heartbeat(storage, trial_id, float(interval or 10)):
             yield
     else:
         yield
