@@ -9,6 +9,7 @@ import warnings
 
 import click
 
+from unlearn_opt.cli.analysis import dashboard_command, decision_regions_command, report_command
 from unlearn_opt.cli.service import (
     create_study_command,
     launch_command,
@@ -30,7 +31,10 @@ def cli() -> None:
     """
 
 
-for command in (trial_command, create_study_command, worker_command, launch_command, status_command, run_command):
+for command in (
+    trial_command, create_study_command, worker_command, launch_command, status_command, run_command,
+    report_command, decision_regions_command, dashboard_command,
+):  # fmt: skip
     cli.add_command(command)
 
 

@@ -1,0 +1,109 @@
+"""Reading an experiment's results out of storage into plain rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from unlearn_opt.analysis.selection import j_lambda, select
+from unlearn_opt.metrics import METRIC_NAMES
+from unlearn_opt.service.experiment import Experiment
+from unlearn_opt.service.naming import StudyKey
+from unlearn_opt.service.originals import key_of
+
+RECORD_METRICS = ("param_count", "train_error", "test_error", "overparameterized")
+
+
+@dataclass
+class StudyResult:
+    key: StudyKey
+    name: str
+    study: optuna.Study
+    trials: list[FrozenTrial]
+
+    @property
+    def complete(self) -> list[FrozenTrial]:
+        return [t for t in self.trials if t.state == TrialState.COMPLETE]
+
+    def pareto(self) -> list[FrozenTrial]:
+        return self.study.best_trials if self.complete else []
+
+
+@dataclass
+class ExperimentResults:
+    experiment: Experiment
+    studies: list[StudyResult]
+    originals: dict[tuple[str, float, float], dict[str, Any]] = field(default_factory=dict)
+
+    def missing(self) -> list[str]:
+        """What is not finished yet, one line each."""
+        out = []
+        n = self.experiment.spec.n_trials
+        for s in self.studies:
+            if len(s.complete) < n:
+                out.append(f"{s.name}: {len(s.complete)}/{n} trials COMPLETE")
+        for kind, width, sparsity in self.experiment.models_needed():
+            if (kind, width, sparsity) not in self.originals:
+                out.append(f"{kind} w={width:g} s={sparsity:g}: not trained yet")
+        return out
+
+
+def read_results(storage: BaseStorage, exp: Experiment) -> ExperimentResults:
+    studies = []
+    for key, name in exp.studies.items():
+        study = optuna.load_study(study_name=name, storage=storage)
+        studies.append(StudyResult(key, name, study, study.get_trials(deepcopy=False)))
+    originals: dict[tuple[str, float, float], dict[str, Any]] = {}
+    for t in optuna.load_study(study_name=exp.originals_study, storage=storage).get_trials(deepcopy=False):
+        if t.state == TrialState.COMPLETE and "record" in t.user_attrs:
+            rec = t.user_attrs["record"]
+            originals.setdefault(key_of(t), {**{k: rec[k] for k in RECORD_METRICS}, **rec["metrics"]})
+    return ExperimentResults(exp, studies, originals)
+
+
+def _reference(res: ExperimentResults, kind: str, width: float, sparsity: float) -> dict[str, Any]:
+    ref = res.originals.get((kind, float(width), float(sparsity)), {})
+    return {f"{kind}_{k}": ref.get(k) for k in (*RECORD_METRICS, *METRIC_NAMES[:-1])}
+
+
+def trial_row(t: FrozenTrial) -> dict[str, Any]:
+    row: dict[str, Any] = {"trial_number": t.number, "objective_1": t.values[0], "objective_2": t.values[1]}
+    row.update({f"param_{k}": v for k, v in t.params.items()})
+    row.update({f"param_{k}": v for k, v in t.user_attrs.get("fixed_params", {}).items()})
+    row.update({k: t.user_attrs.get(k) for k in METRIC_NAMES})
+    return row
+
+
+def selection_rows(res: ExperimentResults) -> list[dict[str, Any]]:
+    """One row per (study, λ): the selected trial, its hyperparameters and metrics, and at that
+    width the original's and the retrain reference's metrics. No COMPLETE trial: empty fields."""
+    rows = []
+    for s in res.studies:
+        k = s.key
+        for lam in res.experiment.spec.lambdas:
+            row: dict[str, Any] = {"study": s.name, "width": k.width, "sparsity": k.sparsity, "method": k.method,
+                                   "goal": k.goal, "lambda": lam}  # fmt: skip
+            chosen = select(s.trials, goal=k.goal, lam=lam)
+            if chosen is not None:
+                row.update(trial_row(chosen))
+                row["j_lambda"] = j_lambda(k.goal, lam, chosen.values[0], chosen.values[1])
+            else:
+                row["trial_number"] = None
+            row.update(_reference(res, "original", k.width, k.sparsity))
+            row.update(_reference(res, "retrain", k.width, 0.0))
+            rows.append(row)
+    return rows
+
+
+def pareto_rows(res: ExperimentResults) -> list[dict[str, Any]]:
+    """Every Pareto-optimal trial of every study (Optuna's ``best_trials``)."""
+    rows = []
+    for s in res.studies:
+        for t in sorted(s.pareto(), key=lambda t: t.number):
+            rows.append({"study": s.name, "width": s.key.width, "sparsity": s.key.sparsity, "method": s.key.method,
+                         "goal": s.key.goal, **trial_row(t)})  # fmt: skip
+    return rows

@@ -1,0 +1,112 @@
+"""The report's figures (plotly)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+from optuna.visualization import plot_hypervolume_history
+from plotly.colors import sample_colorscale
+from plotly.subplots import make_subplots
+
+from unlearn_opt.analysis.collect import ExperimentResults, StudyResult
+from unlearn_opt.engine.workspace import OVERPARAMETERIZED_TRAIN_ERROR
+from unlearn_opt.service.naming import OBJECTIVES
+
+PAPER_METRICS = ("forget_error", "forget_test_error", "privacy_gap", "test_error", "mia_auc")
+LAYOUT = {"template": "plotly_white", "font": {"size": 13}, "margin": {"l": 60, "r": 20, "t": 60, "b": 50}}
+
+
+def width_colors(widths: Sequence[float]) -> dict[float, str]:
+    ws = sorted(set(widths))
+    if len(ws) == 1:
+        return {ws[0]: sample_colorscale("Viridis", [0.5])[0]}
+    return {w: c for w, c in zip(ws, sample_colorscale("Viridis", [i / (len(ws) - 1) for i in range(len(ws))]))}
+
+
+def pareto_front(studies: Sequence[StudyResult], *, title: str) -> go.Figure:
+    """Pareto fronts of the same (sparsity, method, goal) at every width, overlaid."""
+    fig = go.Figure()
+    colors = width_colors([s.key.width for s in studies])
+    for s in sorted(studies, key=lambda s: s.key.width):
+        obj1 = OBJECTIVES[s.key.goal][0][0]
+        done = s.complete
+        fig.add_trace(go.Scatter(
+            x=[t.values[0] for t in done], y=[t.values[1] for t in done], mode="markers",
+            marker={"color": colors[s.key.width], "opacity": 0.25, "size": 6}, showlegend=False,
+            name=f"w={s.key.width:g} trials", hovertext=[f"trial {t.number}" for t in done],
+        ))  # fmt: skip
+        front = sorted(s.pareto(), key=lambda t: t.values[0])
+        fig.add_trace(go.Scatter(
+            x=[t.values[0] for t in front], y=[t.values[1] for t in front], mode="lines+markers",
+            line={"color": colors[s.key.width], "shape": "hv"}, marker={"size": 9},
+            name=f"width {s.key.width:g}", hovertext=[f"trial {t.number}" for t in front],
+        ))  # fmt: skip
+    obj1 = OBJECTIVES[studies[0].key.goal][0] if studies else ("objective 1", "")
+    fig.update_layout(title=title, xaxis_title=f"{obj1[0]} ({obj1[1]})", yaxis_title="val_error (minimize)",
+                      legend_title="width", **LAYOUT)  # fmt: skip
+    return fig
+
+
+def selected_vs_width(rows: Sequence[dict[str, Any]], *, goal: str, sparsity: float) -> go.Figure:
+    """The papers' figure: metrics of the selected points against width, a line per method,
+    marker size by λ."""
+    fig = make_subplots(rows=1, cols=len(PAPER_METRICS), subplot_titles=PAPER_METRICS, horizontal_spacing=0.05)
+    picked = [r for r in rows if r["goal"] == goal and r["sparsity"] == sparsity and r.get("trial_number") is not None]
+    methods = sorted({r["method"] for r in picked})
+    lambdas = sorted({r["lambda"] for r in picked})
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+    for mi, method in enumerate(methods):
+        for li, lam in enumerate(lambdas):
+            pts = sorted((r for r in picked if r["method"] == method and r["lambda"] == lam), key=lambda r: r["width"])
+            for ci, metric in enumerate(PAPER_METRICS, 1):
+                fig.add_trace(go.Scatter(
+                    x=[r["width"] for r in pts], y=[r[metric] for r in pts], mode="lines+markers",
+                    name=f"{method}", legendgroup=method, showlegend=(ci == 1 and li == 0),
+                    line={"color": palette[mi % len(palette)], "width": 1 + li},
+                    marker={"size": 6 + 4 * li, "color": palette[mi % len(palette)]},
+                    hovertext=[f"{method} λ={lam:g} trial {r['trial_number']}" for r in pts],
+                ), row=1, col=ci)  # fmt: skip
+    fig.update_xaxes(type="log", title_text="width")
+    fig.update_layout(title=f"selected points ({goal}, sparsity {sparsity:g}); marker size ∝ λ ({', '.join(f'{v:g}' for v in lambdas)})",
+                      height=380, **LAYOUT)  # fmt: skip
+    return fig
+
+
+def originals_vs_width(res: ExperimentResults) -> go.Figure:
+    """Train and test error of the originals against width; the interpolation threshold marked."""
+    fig = go.Figure()
+    for s in sorted(res.experiment.spec.sparsities):
+        pts = sorted((k[1], v) for k, v in res.originals.items() if k[0] == "original" and k[2] == s)
+        for metric, dash in (("train_error", "solid"), ("test_error", "dash")):
+            fig.add_trace(go.Scatter(x=[w for w, _ in pts], y=[v[metric] for _, v in pts], mode="lines+markers",
+                                     line={"dash": dash}, name=f"{metric} (sparsity {s:g})"))  # fmt: skip
+    dense = sorted((k[1], v) for k, v in res.originals.items() if k[0] == "original" and k[2] == 0.0)
+    threshold = next((w for w, v in dense if v["train_error"] <= OVERPARAMETERIZED_TRAIN_ERROR), None)
+    if threshold is not None:
+        fig.add_vline(x=threshold, line_dash="dot", annotation_text=f"interpolation threshold ≈ width {threshold:g}")
+    fig.update_xaxes(type="log", title_text="width")
+    fig.update_layout(title="original models: train and test error against width", yaxis_title="error", **LAYOUT)
+    return fig
+
+
+def reference_point(goal: str) -> list[float]:
+    """Worse than every attainable point: errors lie in [0, 1]."""
+    return [-0.01 if goal == "bias_removal" else 1.01, 1.01]
+
+
+def hypervolume_history(studies: Sequence[StudyResult]) -> go.Figure:
+    """Hypervolume against trial count, one line per study (has the search converged?)."""
+    fig = go.Figure()
+    for s in studies:
+        if len(s.complete) == 0:
+            continue
+        sub = plot_hypervolume_history(s.study, reference_point(s.key.goal))
+        for trace in sub.data:
+            trace.name = s.name
+            trace.showlegend = True
+            trace.mode = "lines"
+            fig.add_trace(trace)
+    fig.update_layout(title="hypervolume against trial number", xaxis_title="trial", yaxis_title="hypervolume", **LAYOUT)
+    return fig

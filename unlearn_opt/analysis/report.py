@@ -1,0 +1,168 @@
+"""``unlearn-opt report``: selection.csv, pareto.csv and one self-contained report.html; the
+figures and a note per study are also saved on the studies for optuna-dashboard."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+from optuna_dashboard import save_note, save_plotly_graph_object
+
+from unlearn_opt.analysis.collect import ExperimentResults, pareto_rows, read_results, selection_rows
+from unlearn_opt.analysis.figures import hypervolume_history, originals_vs_width, pareto_front, selected_vs_width
+from unlearn_opt.analysis.regions import plane_figure, stored_regions
+from unlearn_opt.service.experiment import load_experiment
+from unlearn_opt.service.storage import open_storage
+
+SELECTION_LEAD = ["study", "width", "sparsity", "method", "goal", "lambda", "trial_number", "j_lambda"]
+
+
+def write_csv(path: Path, rows: Sequence[dict[str, Any]], lead: Sequence[str]) -> None:
+    columns = list(lead)
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+
+
+def _groups(res: ExperimentResults) -> dict[tuple[float, str, str], list]:
+    out: dict[tuple[float, str, str], list] = {}
+    for s in res.studies:
+        out.setdefault((s.key.sparsity, s.key.method, s.key.goal), []).append(s)
+    return out
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    def cell(v: Any) -> str:
+        if v is None:
+            return "—"
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class _Page:
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.parts: list[str] = []
+        self._plotly_included = False
+
+    def section(self, anchor: str, heading: str, text: str = "") -> None:
+        self.parts.append(f'<h2 id="{anchor}">{html.escape(heading)}</h2>')
+        if text:
+            self.parts.append(f"<p>{text}</p>")
+
+    def figure(self, fig: go.Figure) -> None:
+        # plotly.js is inlined once: the page renders offline
+        self.parts.append(fig.to_html(full_html=False, include_plotlyjs=not self._plotly_included))
+        self._plotly_included = True
+
+    def raw(self, text: str) -> None:
+        self.parts.append(text)
+
+    def render(self) -> str:
+        style = (
+            "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1400px;color:#222}"
+            "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+            "th{background:#f3f3f3}.missing{color:#a33}"
+        )
+        return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
+                f"<style>{style}</style></head><body><h1>{html.escape(self.title)}</h1>{''.join(self.parts)}</body></html>")  # fmt: skip
+
+
+def write_report(*, storage_url: str | None, experiment: str, out_dir: str | Path, artifacts: str | None = None,
+                 save_to_dashboard: bool = True) -> Path:  # fmt: skip
+    """Write the report of ``experiment`` into ``out_dir``; returns the HTML path."""
+    storage = open_storage(storage_url)
+    exp = load_experiment(storage, experiment)
+    res = read_results(storage, exp)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sel = selection_rows(res)
+    write_csv(out / "selection.csv", sel, SELECTION_LEAD)
+    write_csv(out / "pareto.csv", pareto_rows(res), SELECTION_LEAD[:7])
+
+    page = _Page(f"unlearn-opt report: {exp.name}")
+    missing = res.missing()
+    stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    page.raw(f"<p>{len(exp.studies)} studies, {exp.spec.n_trials} trials each, dataset {exp.spec.dataset}, "
+             f"architecture {exp.spec.architecture}, widths {', '.join(f'{w:g}' for w in exp.spec.widths)}; "
+             f"spec {exp.spec_hash[:12]}; written {stamp}.</p>")  # fmt: skip
+    page.section("missing", "What is missing")
+    if missing:
+        page.raw("<ul class='missing'>" + "".join(f"<li>{html.escape(m)}</li>" for m in missing) + "</ul>")
+    else:
+        page.raw("<p>Nothing: every study has its trials and every original is trained.</p>")
+
+    page.section("originals", "Original models against width")
+    page.figure(originals_vs_width(res))
+
+    page.section("pareto-fronts", "Pareto fronts", "Objective 1 against validation error, all widths overlaid; faint points are all COMPLETE trials.")
+    dashboard_figs: dict[str, list[go.Figure]] = {}
+    for (sparsity, method, goal), studies in sorted(_groups(res).items()):
+        fig = pareto_front(studies, title=f"{method} — {goal}" + (f" (sparsity {sparsity:g})" if exp.spec.sparse else ""))
+        page.figure(fig)
+        for s in studies:
+            dashboard_figs.setdefault(s.name, []).append(fig)
+
+    page.section("selected-points", "Selected points against width",
+                 "Per λ, the trial minimizing J_λ = λ·g + (1 − λ)·E_V (the papers' figure).")  # fmt: skip
+    for goal in exp.spec.goals:
+        for sparsity in sorted(exp.spec.sparsities):
+            page.figure(selected_vs_width(sel, goal=goal, sparsity=sparsity))
+
+    page.section("hypervolume", "Hypervolume against trials", "Flat curves mean the search has converged.")
+    page.figure(hypervolume_history(res.studies))
+    for s in res.studies:
+        if s.complete:
+            dashboard_figs.setdefault(s.name, []).append(hypervolume_history([s]))
+
+    page.section("selection-table", "Selection table")
+    page.raw(_table(sel, ["study", "lambda", "trial_number", "j_lambda", "forget_error", "forget_test_error",
+                          "privacy_gap", "val_error", "test_error", "mia_auc", "mia_efficacy",
+                          "original_train_error", "original_test_error", "retrain_forget_error"]))  # fmt: skip
+
+    page.section("decision-regions", "Decision regions")
+    regions = [r for s in res.studies for r in stored_regions(s)]
+    if regions:
+        page.raw(_table(regions, ["study", "lambda", "trial_number", "delta", "c_prox", "s_far"]))
+        for s in res.studies:
+            for r in stored_regions(s):
+                if r.get("plane"):
+                    page.figure(plane_figure(r["plane"], title=f"{s.name} λ={r['lambda']:g} trial {r['trial_number']}"))
+    else:
+        page.raw(f"<p>Not computed yet: run <code>unlearn-opt decision-regions {html.escape(exp.name)}</code>.</p>")
+
+    path = out / "report.html"
+    path.write_text(page.render(), encoding="utf-8")
+    if save_to_dashboard:
+        _save_to_dashboard(res, sel, dashboard_figs)
+    return path
+
+
+def _save_to_dashboard(res: ExperimentResults, sel: list[dict[str, Any]], figs: dict[str, list[go.Figure]]) -> None:
+    for s in res.studies:
+        for i, fig in enumerate(figs.get(s.name, [])):
+            save_plotly_graph_object(s.study, fig, graph_object_id=f"unlearn-opt-{i}")
+        lines = [f"## {s.name}", "", f"{len(s.complete)}/{res.experiment.spec.n_trials} trials COMPLETE.", "",
+                 "| λ | trial | J_λ | objective 1 | val_error | test_error |", "|---|---|---|---|---|---|"]  # fmt: skip
+        for r in (r for r in sel if r["study"] == s.name):
+            if r.get("trial_number") is None:
+                lines.append(f"| {r['lambda']:g} | — | — | — | — | — |")
+            else:
+                lines.append(f"| {r['lambda']:g} | {r['trial_number']} | {r['j_lambda']:.4f} | {r['objective_1']:.4f} | "
+                             f"{r['objective_2']:.4f} | {r['test_error']:.4f} |")  # fmt: skip
+        save_note(s.study, "\n".join(lines))
+

@@ -1,0 +1,72 @@
+"""The analysis commands: report, decision-regions, dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from unlearn_opt.cli.service import _quiet_optuna, artifacts_option, storage_option
+
+
+@click.command("report")
+@click.argument("experiment")
+@storage_option
+@artifacts_option
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Folder (default reports/EXPERIMENT).")
+@click.option("--no-dashboard", is_flag=True, help="Do not save figures and notes on the studies.")
+def report_command(experiment: str, storage: str | None, artifacts: str | None, out: str | None, no_dashboard: bool) -> None:
+    """Write selection.csv, pareto.csv and report.html; save figures for the dashboard."""
+    from unlearn_opt.analysis.report import write_report
+
+    _quiet_optuna()
+    folder = Path(out) if out else Path("reports") / experiment
+    path = write_report(storage_url=storage, experiment=experiment, out_dir=folder, artifacts=artifacts,
+                        save_to_dashboard=not no_dashboard)  # fmt: skip
+    click.echo(f"wrote {folder / 'selection.csv'}, {folder / 'pareto.csv'} and {path}")
+
+
+@click.command("decision-regions")
+@click.argument("experiment")
+@storage_option
+@artifacts_option
+@click.option("--lambda", "lambdas", type=click.FloatRange(0, 1), multiple=True, help="λ to analyse (default: the spec's).")
+@click.option("--delta", type=click.FloatRange(min=0, min_open=True), default=None, help="Radius δ (default: the spec's).")
+@click.option("--device", default="auto", show_default=True)
+def decision_regions_command(experiment: str, storage: str | None, artifacts: str | None, lambdas: tuple[float, ...],
+                             delta: float | None, device: str) -> None:  # fmt: skip
+    """C_prox(δ) and S_far(δ) of the selected trials, stored on their studies."""
+    from unlearn_opt.analysis.regions import compute_regions
+
+    _quiet_optuna()
+    rows = compute_regions(storage_url=storage, experiment=experiment, artifacts=artifacts,
+                           lambdas=list(lambdas) or None, delta=delta, device=device)  # fmt: skip
+    table = Table(title=f"{experiment}: decision regions")
+    for col in ("study", "λ", "trial", "δ", "C_prox", "S_far"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["study"], f"{r['lambda']:g}", str(r["trial_number"]), f"{r['delta']:g}", f"{r['c_prox']:.4f}", f"{r['s_far']:.4f}")
+    Console().print(table)
+
+
+@click.command("dashboard")
+@storage_option
+@artifacts_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (no authentication: keep it local).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+def dashboard_command(storage: str | None, artifacts: str | None, host: str, port: int) -> None:
+    """optuna-dashboard on the storage and the artifact store (checkpoints, figures)."""
+    from optuna_dashboard import run_server
+
+    from unlearn_opt.service.storage import mask_url, open_storage, resolve_artifacts, resolve_url
+
+    _quiet_optuna()
+    url = resolve_url(storage)
+    rdb = open_storage(url)
+    store = resolve_artifacts(artifacts, url).open()
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: optuna-dashboard has no authentication and now listens on {host}", err=True)
+    click.echo(f"dashboard of {mask_url(url)} on http://{host}:{port}/", err=True)
+    run_server(rdb, host=host, port=port, artifact_store=store)
