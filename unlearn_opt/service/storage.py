@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,13 +131,15 @@ def open_storage(url: str | None, *, create: bool = False) -> RDBStorage:
         }
     interval, grace = heartbeat_settings()
     try:
-        return RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=interval,
-            grace_period=grace,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=STALE_RETRIES),
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=interval,
+                grace_period=grace,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=STALE_RETRIES),
+            )
     except (SQLAlchemyError, RuntimeError) as exc:
         raise UserError(f"storage {mask_url(url)}: {_one_line(exc)}") from None
 

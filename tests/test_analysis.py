@@ -1,0 +1,165 @@
+"""Analysis: λ selection against brute force, pareto.csv = best_trials, the report, regions."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import re
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from tests.conftest import cli_env, run_cli, start_worker, write_spec
+from unlearn_opt.analysis.selection import j_lambda, select
+from unlearn_opt.service.experiment import load_experiment
+from unlearn_opt.service.storage import open_storage
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def hand_made(values: list[tuple[float, float] | None]) -> list:
+    """COMPLETE trials with the given values (None: a FAIL trial), numbered in order."""
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    dist = {"lr": FloatDistribution(1e-4, 1.0)}
+    for v in values:
+        if v is None:
+            study.add_trial(create_trial(state=TrialState.FAIL, params={"lr": 0.1}, distributions=dist))
+        else:
+            study.add_trial(create_trial(values=list(v), params={"lr": 0.1}, distributions=dist))
+    return study.get_trials()
+
+
+@pytest.mark.parametrize("goal", ["privacy", "bias_removal"])
+def test_selection_matches_brute_force(goal: str) -> None:
+    grid = [0.0, 0.1, 0.25, 0.5, 0.9]
+    values = [None, *itertools.islice(itertools.product(grid, grid), 0, 25, 2), None, (0.1, 0.1), (0.1, 0.1)]
+    trials = hand_made(values)
+    for lam in (0.0, 0.2, 0.4, 0.6, 1.0):
+        chosen = select(trials, goal=goal, lam=lam)
+        best, best_number = float("inf"), None
+        for t in trials:  # brute force: lowest J, ties to the lower number
+            if t.state != TrialState.COMPLETE:
+                continue
+            g = t.values[0] if goal == "privacy" else 1 - t.values[0]
+            j = lam * g + (1 - lam) * t.values[1]
+            if j < best - 1e-12:
+                best, best_number = j, t.number
+        assert chosen.number == best_number
+        assert j_lambda(goal, lam, *chosen.values) == pytest.approx(best)
+
+
+def test_selection_ties_fail_and_empty() -> None:
+    trials = hand_made([None, (0.3, 0.2), (0.2, 0.3), (0.3, 0.2)])
+    assert select(trials, goal="privacy", lam=0.5).number == 1  # J = 0.25 for 1, 2 and 3: the lowest number
+    assert select(hand_made([None, None]), goal="privacy", lam=0.4) is None
+    assert select([], goal="bias_removal", lam=0.4) is None
+    # bias removal maximizes E_F: g = 1 − E_F
+    assert select(hand_made([(0.9, 0.3), (0.1, 0.1)]), goal="bias_removal", lam=0.6).number == 0
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny experiment run to the end on the SQLite default by one worker."""
+    folder = tmp_path_factory.mktemp("exp")
+    write_spec(folder, n_trials=4)
+    env = cli_env()
+    assert run_cli("create-study", "tiny.toml", cwd=folder, env=env).returncode == 0
+    worker = start_worker("tiny", cwd=folder, env=env)
+    out, _ = worker.communicate(timeout=300)
+    assert worker.returncode == 0, out
+    return folder
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_report_files(finished: Path) -> None:
+    out = run_cli("report", "tiny", "--out", "rep", cwd=finished)
+    assert out.returncode == 0, out.stderr
+    rep = finished / "rep"
+    sel = read_csv(rep / "selection.csv")
+    assert list(sel[0])[:7] == ["study", "width", "sparsity", "method", "goal", "lambda", "trial_number"]
+    assert len(sel) == 4 * 3  # 4 studies × 3 λ
+    storage = open_storage(f"sqlite:///{finished / 'storage' / 'unlearn_opt.db'}")
+    exp = load_experiment(storage, "tiny")
+    pareto = read_csv(rep / "pareto.csv")
+    for name in exp.studies.values():
+        study = optuna.load_study(study_name=name, storage=storage)
+        assert sorted(int(r["trial_number"]) for r in pareto if r["study"] == name) == sorted(t.number for t in study.best_trials)
+        for row in (r for r in sel if r["study"] == name):
+            chosen = select(study.get_trials(), goal="privacy", lam=float(row["lambda"]))
+            assert int(row["trial_number"]) == chosen.number
+            assert float(row["privacy_gap"]) == pytest.approx(chosen.user_attrs["privacy_gap"])
+        assert all(r["original_test_error"] != "" and r["retrain_forget_error"] != "" for r in sel)
+    page = (rep / "report.html").read_text()
+    for anchor in ("missing", "originals", "pareto-fronts", "selected-points", "hypervolume", "selection-table", "decision-regions"):
+        assert f'id="{anchor}"' in page
+    # self-contained: no script or stylesheet fetched from the network
+    assert not re.search(r"<script[^>]+src=|<link[^>]+href=\"http", page)
+    assert "Plotly.newPlot" in page and "plotly.js" in page.lower()
+    # the figures and a note are on the studies for optuna-dashboard
+    study = optuna.load_study(study_name="tiny/w1/scrub/privacy", storage=storage)
+    system_attrs = storage.get_study_system_attrs(study._study_id)
+    assert sum(k.startswith("dashboard:plot_data:") for k in system_attrs) >= 2
+    assert "tiny/w1/scrub/privacy" in optuna_dashboard_note(study)
+
+
+def optuna_dashboard_note(study: optuna.Study) -> str:
+    from optuna_dashboard import get_note
+
+    return get_note(study)
+
+
+def test_report_on_a_partly_finished_experiment(tmp_path: Path) -> None:
+    write_spec(tmp_path, n_trials=2)
+    assert run_cli("create-study", "tiny.toml", cwd=tmp_path).returncode == 0
+    out = run_cli("report", "tiny", "--out", "rep", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "0/2 trials COMPLETE" in page and "not trained yet" in page
+    assert run_cli("report", "nope", cwd=tmp_path).returncode == 2
+
+
+def test_decision_regions_on_selected_trials(finished: Path) -> None:
+    out = run_cli("decision-regions", "tiny", "--lambda", "0.4", "--delta", "0.5", "--device", "cpu", cwd=finished)
+    assert out.returncode == 0, out.stderr
+    storage = open_storage(f"sqlite:///{finished / 'storage' / 'unlearn_opt.db'}")
+    study = optuna.load_study(study_name="tiny/w1/l1_sparse/privacy", storage=storage)
+    (row,) = study.user_attrs["decision_regions"]
+    assert row["lambda"] == 0.4 and row["delta"] == 0.5
+    assert 0.0 <= row["c_prox"] <= 1.0 and 0.0 <= row["s_far"] <= 1.0
+    assert len(row["plane"]["original"]) == row["plane"]["steps"]
+
+
+def test_decision_regions_fine_tuned_to_flip_f_changes_near_f() -> None:
+    """A model fine-tuned to flip F's labels changes its predictions near F (C_prox > 0)."""
+    import torch
+    import torch.nn.functional as F
+
+    from unlearn_opt.engine.runtime import clone_model
+    from unlearn_opt.engine.workspace import Workspace
+    from unlearn_opt.spec import spec_from_dict
+
+    spec = spec_from_dict({"name": "flip", "dataset": "digits", "architecture": "cnn", "widths": [1.0],
+                           "forget": {"size": 20}, "original": {"epochs": 15, "batch_size": 64}})  # fmt: skip
+    ws = Workspace(spec, device=torch.device("cpu"))
+    original, _ = ws.original(1.0)
+    same = ws.regions(original, clone_model(original), delta=0.5)
+    assert same.c_prox == 0.0 and same.s_far == 1.0
+    flipped = clone_model(original)
+    x = ws.data.normalize(ws.data.x_train[ws.sets.forget])
+    y = (ws.sets.forget_labels + 1) % 10
+    opt = torch.optim.SGD(flipped.parameters(), lr=0.05)
+    flipped.train()
+    for _ in range(100):
+        opt.zero_grad()
+        F.cross_entropy(flipped(x), y).backward()
+        opt.step()
+    scores = ws.regions(original, flipped, delta=0.5)
+    assert scores.c_prox > 0.5
+    assert scores.s_far > scores.c_prox - 0.5
