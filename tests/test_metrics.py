@@ -85,3 +85,16 @@ def test_region_scores_unchanged_and_local_change() -> None:
     local = Flip(forget[0], 1.0)
     scores = region_scores(original=zero, unlearned=local, forget_x=forget[:1], test_x=test, delta=0.5, samples=50)
     assert scores.c_prox == 1.0 and scores.s_far == 1.0
+
+
+def test_a_diverged_model_is_measured_not_crashed() -> None:
+    from unlearn_opt.metrics.predictions import DIVERGED_LOSS, per_example_loss
+
+    logits = torch.tensor([[float("nan"), 0.0], [2.0, 0.0], [float("inf"), 1.0]])
+    labels = torch.tensor([0, 0, 0])
+    assert error_rate(logits, labels) == pytest.approx(2 / 3)  # non-finite rows are wrong
+    assert per_example_loss(logits, labels)[0] == DIVERGED_LOSS
+    assert true_class_confidence(logits, labels)[0] == 0.0
+    conf = true_class_confidence(logits, labels)
+    efficacy = mia_efficacy(retain_conf=torch.rand(50), test_conf=torch.rand(50), forget_conf=conf)
+    assert any(efficacy == pytest.approx(v) for v in (0.0, 1 / 3, 2 / 3, 1.0))

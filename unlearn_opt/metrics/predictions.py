@@ -9,6 +9,8 @@ from torch import nn
 
 from unlearn_opt.engine.runtime import autocast, eval_mode, prepare_input
 
+DIVERGED_LOSS = 1e6  # the loss of an example whose logits are not finite (a diverged model)
+
 
 def logits_of(model: nn.Module, batches: Iterable[torch.Tensor], device: torch.device) -> torch.Tensor:
     """Concatenated float32 logits of ``model`` on normalized input ``batches`` (eval mode)."""
@@ -22,18 +24,22 @@ def logits_of(model: nn.Module, batches: Iterable[torch.Tensor], device: torch.d
 
 
 def error_rate(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """E = fraction of examples whose arg-max prediction differs from the label."""
+    """E = fraction of examples whose arg-max prediction differs from the label. An example whose
+    logits are not finite (a diverged model) counts as misclassified."""
     if len(labels) == 0:
         return float("nan")
-    return float((logits.argmax(dim=1) != labels).float().mean())
+    wrong = (logits.argmax(dim=1) != labels) | ~torch.isfinite(logits).all(dim=1)
+    return float(wrong.float().mean())
 
 
 def per_example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of each example, in float64 (float32 rounds the loss of confidently
     memorized examples to exactly 0, which would hide them from a loss-threshold attack)."""
-    return torch.nn.functional.cross_entropy(logits.double(), labels, reduction="none")
+    loss = torch.nn.functional.cross_entropy(logits.double(), labels, reduction="none")
+    return torch.nan_to_num(loss, nan=DIVERGED_LOSS, posinf=DIVERGED_LOSS)
 
 
 def true_class_confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """softmax(logits)[y] of each example."""
-    return torch.softmax(logits.double(), dim=1).gather(1, labels[:, None]).squeeze(1)
+    """softmax(logits)[y] of each example (0 where the logits are not finite)."""
+    conf = torch.softmax(logits.double(), dim=1).gather(1, labels[:, None]).squeeze(1)
+    return torch.nan_to_num(conf, nan=0.0)
