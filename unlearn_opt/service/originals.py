@@ -17,6 +17,7 @@ import optuna
 from optuna.artifacts import download_artifact, upload_artifact
 from optuna.trial import FrozenTrial, TrialState
 
+from unlearn_opt.service.attrs import set_user_attrs
 from unlearn_opt.engine.workspace import OriginalRecord, Workspace, state_from_bytes, state_to_bytes
 
 ModelKey = tuple[str, float, float]  # (kind, width, sparsity)
@@ -99,8 +100,7 @@ def train_and_store(
         "overparameterized": record.overparameterized,
         "train_seconds": record.train_seconds,
     }
-    for k, v in attrs.items():
-        trial.set_user_attr(k, v)
+    set_user_attrs(study._storage, trial._trial_id, attrs)
     study.tell(trial, record.test_error)
     return record
 

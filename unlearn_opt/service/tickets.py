@@ -15,30 +15,23 @@ from contextlib import contextmanager
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
-from optuna.trial import FrozenTrial, TrialState
-
-from unlearn_opt.service.experiment import ACTIVE
+from optuna.trial import TrialState
 
 
-def pop(study: optuna.Study, ticket: FrozenTrial) -> bool:
-    """Try to move ``ticket`` from WAITING to RUNNING; True if this process got it."""
+def pop(study: optuna.Study, trial_id: int) -> bool:
+    """Try to move the ticket ``trial_id`` from WAITING to RUNNING; True if this process got it."""
     storage = study._storage  # Optuna wraps the RDBStorage in a cache that forwards heartbeats
     if isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage):
-        storage.record_heartbeat(ticket._trial_id)
+        storage.record_heartbeat(trial_id)
     try:
-        return bool(storage.set_trial_state_values(ticket._trial_id, state=TrialState.RUNNING))
+        if not storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+            return False
     except UpdateFinishedTrialError:
         return False
-
-
-def is_surplus(study: optuna.Study, ticket: FrozenTrial, n_trials: int) -> bool:
-    """True when COMPLETE + (active tickets numbered below this one) already reach n_trials:
-    this ticket is one too many (left over by two processes repairing at once)."""
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, *ACTIVE))
-    ahead = sum(
-        1 for t in trials if t.state == TrialState.COMPLETE or (t.number < ticket.number and t.number != ticket.number)
-    )
-    return ahead >= n_trials
+    # Optuna's storage cache must know the trial before parameters are set on it (ask() gets
+    # this by reading the WAITING trials; here the board found the ticket).
+    storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,))
+    return True
 
 
 class Heartbeat:

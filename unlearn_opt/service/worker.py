@@ -18,7 +18,7 @@ import time
 import traceback
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -35,8 +35,10 @@ from unlearn_opt.engine.workspace import Workspace
 from unlearn_opt.errors import UserError
 from unlearn_opt.methods import distributions, resolved_space
 from unlearn_opt.service import tickets
+from unlearn_opt.service.attrs import set_user_attrs
+from unlearn_opt.service.board import StudyBoard, Ticket, is_surplus, read_board
 from unlearn_opt.service.experiment import Experiment, ensure_tickets, load_experiment
-from unlearn_opt.service.naming import StudyKey
+from unlearn_opt.service.naming import OBJECTIVES, StudyKey
 from unlearn_opt.service.originals import OriginalsView, install, key_of, train_and_store
 from unlearn_opt.service.storage import ArtifactLocation
 from unlearn_opt.spec import Spec
@@ -74,9 +76,7 @@ def worker_id() -> str:
 class StudyState:
     key: StudyKey
     study: optuna.Study
-    complete: int = 0
-    active: int = 0
-    waiting: list[FrozenTrial] = field(default_factory=list)
+    board: StudyBoard
 
 
 @dataclass
@@ -107,6 +107,7 @@ class Worker:
         self.store = self.artifacts.open()
         self._ws: Workspace | None = None
         self._last_sweep = 0.0
+        self._view: OriginalsView | None = None  # kept once every original is trained
 
     # ------------------------------------------------------------ set-up
 
@@ -159,44 +160,42 @@ class Worker:
             fail_stale_trials(study)
 
     def states(self) -> list[StudyState]:
-        out = []
-        for key, study in self.studies.items():
-            st = StudyState(key, study)
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)):
-                if t.state == TrialState.COMPLETE:
-                    st.complete += 1
-                else:
-                    st.active += 1
-                    if t.state == TrialState.WAITING:
-                        st.waiting.append(t)
-            out.append(st)
-        return out
+        boards = read_board(self.storage, (st._study_id for st in self.studies.values()))
+        return [StudyState(key, study, boards[study._study_id]) for key, study in self.studies.items()]
+
+    def originals_view(self) -> OriginalsView:
+        """The originals study; once all are trained it cannot change, so it is read no more."""
+        if self._view is not None:
+            return self._view
+        view = OriginalsView.read(self.originals)
+        if view.all_done(self.exp.models_needed()):
+            self._view = view
+        return view
 
     def step(self) -> bool:
         """Do one piece of work, or wait a moment; False when everything is done."""
         self.sweep()
-        view = OriginalsView.read(self.originals)
+        view = self.originals_view()
         states = self.states()
         n = self.spec.n_trials
-        tuning_done = all(s.complete >= n for s in states)
-        if tuning_done and view.all_done(self.exp.models_needed()):
+        if all(s.board.complete >= n for s in states) and view.all_done(self.exp.models_needed()):
             return False
-        needed = {("original", s.key.width, s.key.sparsity) for s in states if s.complete < n}
-        for ticket in view.claimable():
-            if key_of(ticket) in needed or key_of(ticket)[2] == 0.0 and key_of(ticket)[0] == "original":
-                if self._train_model(ticket):
-                    return True
-        ready = [s for s in states if s.waiting and view.ready("original", s.key.width, s.key.sparsity)]
-        for st in sorted(ready, key=lambda s: ((s.complete + s.active) / n, s.complete, s.key)):
-            for ticket in sorted(st.waiting, key=lambda t: t.number):
-                if tickets.pop(st.study, ticket):
+        needed = {s.key.width for s in states if s.board.complete < n}
+        for ticket in view.claimable():  # first the originals that tuning studies wait for
+            kind, width, _ = key_of(ticket)
+            if kind == "original" and width in needed and self._train_model(ticket):
+                return True
+        ready = [s for s in states if s.board.waiting and view.ready("original", s.key.width, s.key.sparsity)]
+        for st in sorted(ready, key=lambda s: ((s.board.complete + s.board.active) / n, s.board.complete, s.key)):
+            for ticket in st.board.waiting:
+                if tickets.pop(st.study, ticket.trial_id):
                     self._run_ticket(st, ticket, view)
                     return True
         for ticket in view.claimable():
             if self._train_model(ticket):
                 return True
         for st in states:  # repair: a ticket lost between a FAIL and its replacement
-            if st.complete + st.active < n and ensure_tickets(st.study, n):
+            if st.board.complete + st.board.active < n and ensure_tickets(st.study, n):
                 self._say(f"{self.exp.studies[st.key]}: re-queued lost tickets")
                 return True
         time.sleep(self.poll_seconds)
@@ -205,7 +204,7 @@ class Worker:
     # ------------------------------------------------------------ originals
 
     def _train_model(self, ticket: FrozenTrial) -> bool:
-        if not tickets.pop(self.originals, ticket):
+        if not tickets.pop(self.originals, ticket._trial_id):
             return False
         kind, width, sparsity = key_of(ticket)
         trial = optuna.Trial(self.originals, ticket._trial_id)
@@ -253,29 +252,25 @@ class Worker:
                 params[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
         return params
 
-    def _run_ticket(self, st: StudyState, ticket: FrozenTrial, view: OriginalsView) -> None:
+    def _run_ticket(self, st: StudyState, ticket: Ticket, view: OriginalsView) -> None:
         study, key = st.study, st.key
         name = self.exp.studies[key]
-        if tickets.is_surplus(study, ticket, self.spec.n_trials):
-            self.storage.set_trial_user_attr(ticket._trial_id, "surplus", True)
-            self.storage.set_trial_state_values(ticket._trial_id, state=TrialState.PRUNED)
+        if is_surplus(self.storage, study._study_id, ticket, self.spec.n_trials):
+            self.storage.set_trial_user_attr(ticket.trial_id, "surplus", True)
+            self.storage.set_trial_state_values(ticket.trial_id, state=TrialState.PRUNED)
             return
-        trial = optuna.Trial(study, ticket._trial_id)
+        trial = optuna.Trial(study, ticket.trial_id)
         params: dict[str, Any] = {}
         try:
-            with tickets.heartbeat(study, ticket._trial_id):
-                params = self._suggest(trial, key)
+            with tickets.heartbeat(study, ticket.trial_id):
                 _, fixed = resolved_space(key.method, self.spec)
-                trial.set_user_attr("fixed_params", fixed)
-                trial.set_user_attr("worker", self.id)
-                trial.set_user_attr("device", str(self.dev))
+                set_user_attrs(self.storage, ticket.trial_id, {"fixed_params": fixed, "worker": self.id, "device": str(self.dev)})
+                params = self._suggest(trial, key)
                 self._ensure_original(key.width, key.sparsity, view)
                 metrics = self.ws.run_trial(
                     width=key.width, sparsity=key.sparsity, method=key.method, goal=key.goal, params=params
                 )
-                for k, v in metrics.items():
-                    if not k.startswith("objective_"):
-                        trial.set_user_attr(k, v)
+                set_user_attrs(self.storage, ticket.trial_id, {k: v for k, v in metrics.items() if not k.startswith("objective_")})
             study.tell(trial, [metrics["objective_1"], metrics["objective_2"]])
         except Interrupted:
             self._fail(study, trial, "interrupted", requeue=params, count_retry=False)
@@ -293,7 +288,7 @@ class Worker:
         self._failures_in_a_row = 0
         self.trials_done += 1
         self._say(
-            f"{name} trial {ticket.number}: {study.metric_names[0]}={metrics['objective_1']:.4f} "
+            f"{name} trial {ticket.number}: {OBJECTIVES[key.goal][0][0]}={metrics['objective_1']:.4f} "
             f"val_error={metrics['objective_2']:.4f} ({metrics['unlearn_seconds']:.1f} s unlearning)"
         )
 

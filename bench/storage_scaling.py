@@ -1,0 +1,146 @@
+"""Trials per second of a trivial objective through our worker code (ticket pop, sampling,
+metrics as user attributes, tell, heartbeats) with 1, 2, 4, 8 worker processes, on PostgreSQL
+($UNLEARN_OPT_TEST_POSTGRES) and on the embedded SQLite default. Prints
+{"db_overhead_ms_per_trial": …, "speedup_4_workers": …, ...} (PostgreSQL figures when reachable)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import optuna
+import sqlalchemy
+
+from bench.common import emit, parser
+from unlearn_opt.data.splits import make_splits
+from unlearn_opt.metrics import METRIC_NAMES
+from unlearn_opt.service.experiment import create_experiment
+from unlearn_opt.service.storage import ArtifactLocation, open_storage
+from unlearn_opt.service.worker import Worker
+from unlearn_opt.spec import spec_from_dict
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class _TrivialWorkspace:
+    """Stands in for the engine: a trial costs nothing, so what is timed is the storage path."""
+
+    def run_trial(self, **_: Any) -> dict[str, float]:
+        metrics = {k: 0.1 for k in METRIC_NAMES}
+        return {**metrics, "objective_1": 0.1, "objective_2": 0.1}
+
+    def has_original(self, *_: Any) -> bool:
+        return True
+
+
+class TrivialWorker(Worker):
+    """The real worker loop with the engine replaced (originals complete instantly)."""
+
+    @property
+    def ws(self) -> Any:  # type: ignore[override]
+        return _TrivialWorkspace()
+
+    def _ensure_original(self, *_: Any) -> None:
+        return None
+
+    def _train_model(self, ticket: Any) -> bool:
+        from unlearn_opt.service import tickets
+
+        if not tickets.pop(self.originals, ticket._trial_id):
+            return False
+        trial = optuna.Trial(self.originals, ticket._trial_id)
+        trial.set_user_attr("record", {})
+        self.originals.tell(trial, 0.0)
+        return True
+
+
+def _run(url: str, artifacts: str, barrier: Any) -> None:
+    worker = TrivialWorker(storage=open_storage(url), experiment="bench", artifacts=ArtifactLocation(artifacts),
+                           device="cpu", poll_seconds=0.05)  # fmt: skip
+    barrier.wait()
+    worker.run()
+
+
+def _create(url: str, artifacts: str, n_trials: int) -> None:
+    spec = spec_from_dict({"name": "bench", "dataset": "synthetic", "architecture": "mlp", "widths": [1.0],
+                           "methods": ["finetune"], "goals": ["privacy"], "n_trials": n_trials,
+                           "synthetic": {"train_size": 200, "test_size": 100}, "forget": {"size": 10},
+                           "sampler": {"name": "random"}})  # fmt: skip
+    splits = make_splits(y_train=[i % 10 for i in range(200)], y_test=[i % 10 for i in range(100)], num_classes=10,
+                         seed=0, forget_size=10)  # fmt: skip
+    create_experiment(spec, storage=open_storage(url, create=True), splits=splits, artifacts=ArtifactLocation(artifacts))
+
+
+def throughput(url: str, workers: int, n_trials: int) -> float:
+    """Trials per second with ``workers`` processes until the study has n_trials COMPLETE."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _create(url, tmp, n_trials)
+        ctx = mp.get_context("spawn")
+        barrier = ctx.Barrier(workers + 1)
+        procs = [ctx.Process(target=_run, args=(url, tmp, barrier)) for _ in range(workers)]
+        for p in procs:
+            p.start()
+        barrier.wait()
+        start = time.perf_counter()
+        for p in procs:
+            p.join()
+        return n_trials / (time.perf_counter() - start)
+
+
+def _postgres_db(admin: str) -> tuple[str, Any] | None:
+    engine = sqlalchemy.create_engine(admin, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    name = f"uo_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        with engine.connect() as c:
+            c.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    except sqlalchemy.exc.OperationalError:
+        return None
+    return sqlalchemy.engine.make_url(admin).set(database=name).render_as_string(hide_password=False), engine
+
+
+def _drop(engine: Any, url: str) -> None:
+    name = sqlalchemy.engine.make_url(url).database
+    with engine.connect() as c:
+        c.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def main() -> None:
+    args = parser(__doc__ or "").parse_args()
+    os.environ.setdefault("UNLEARN_OPT_HEARTBEAT_SECONDS", "5")
+    counts = (1, 2) if args.quick else (1, 2, 4, 8)
+    n_trials = 20 if args.quick else 200
+    result: dict[str, Any] = {"benchmark": "storage_scaling", "trials": n_trials, "workers": list(counts)}
+    for backend in ("sqlite", "postgres"):
+        rates = {}
+        for w in counts:
+            if backend == "sqlite":
+                with tempfile.TemporaryDirectory() as tmp:
+                    rates[w] = throughput(f"sqlite:///{Path(tmp) / 'b.db'}", w, n_trials)
+            else:
+                made = _postgres_db(os.environ.get("UNLEARN_OPT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+                if made is None:
+                    break
+                url, engine = made
+                try:
+                    rates[w] = throughput(url, w, n_trials)
+                finally:
+                    _drop(engine, url)
+        if not rates:
+            continue
+        result[f"{backend}_trials_per_second"] = {str(k): round(v, 1) for k, v in rates.items()}
+        result[f"{backend}_ms_per_trial_1_worker"] = round(1000 / rates[1], 2)
+        if 4 in rates:
+            result[f"{backend}_speedup_4_workers"] = round(rates[4] / rates[1], 2)
+    key = "postgres" if "postgres_ms_per_trial_1_worker" in result else "sqlite"
+    result["db_overhead_ms_per_trial"] = result[f"{key}_ms_per_trial_1_worker"]
+    result["speedup_4_workers"] = result.get(f"{key}_speedup_4_workers")
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
