@@ -39,10 +39,10 @@ def create(spec_path: str, storage: str | None, artifacts: str | None, new_versi
     spec = load_spec(spec_path)
     url = resolve_url(storage)
     splits = Workspace(spec, device=torch.device("cpu")).splits  # data problems surface before any write
+    location = resolve_artifacts(artifacts, url)
+    location.open()  # an unusable artifact store too
     rdb = open_storage(url, create=True)
-    exp, created = create_experiment(
-        spec, storage=rdb, splits=splits, artifacts=resolve_artifacts(artifacts, url), new_version=new_version
-    )
+    exp, created = create_experiment(spec, storage=rdb, splits=splits, artifacts=location, new_version=new_version)
     table = Table(title=f"experiment {exp.name} ({'created' if created else 'already there, unchanged'}) in {mask_url(url)}")
     for col in ("study", "objectives", "trials"):
         table.add_column(col)

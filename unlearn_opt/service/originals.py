@@ -21,10 +21,31 @@ from unlearn_opt.service.attrs import set_user_attrs
 from unlearn_opt.engine.workspace import OriginalRecord, Workspace, state_from_bytes, state_to_bytes
 
 ModelKey = tuple[str, float, float]  # (kind, width, sparsity)
+CORRUPT_ATTR = "corrupt_artifacts"  # on the originals study: checkpoints that failed their checksum
 
 
 class CheckpointError(RuntimeError):
     """A stored checkpoint is missing or does not match its recorded checksum."""
+
+    def __init__(self, message: str, *, artifact_id: str | None = None) -> None:
+        super().__init__(message)
+        self.artifact_id = artifact_id
+
+
+def retrain_corrupt(study: optuna.Study, trial: FrozenTrial, artifact_id: str | None) -> bool:
+    """Mark the checkpoint corrupt and queue its model again (unless a ticket for it is already
+    waiting or running); True if a ticket was queued."""
+    if artifact_id:
+        corrupt = list(study.user_attrs.get(CORRUPT_ATTR, []))
+        if artifact_id not in corrupt:
+            study.set_user_attr(CORRUPT_ATTR, [*corrupt, artifact_id])
+    key = key_of(trial)
+    active = study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))
+    if any("kind" in t.user_attrs and key_of(t) == key for t in active):
+        return False
+    kind, width, sparsity = key
+    study.enqueue_trial({}, user_attrs={"kind": kind, "width": width, "sparsity": sparsity, "replaces": trial.number})
+    return True
 
 
 def key_of(trial: FrozenTrial) -> ModelKey:
@@ -42,14 +63,17 @@ class OriginalsView:
 
     @classmethod
     def read(cls, study: optuna.Study) -> OriginalsView:
+        """The latest COMPLETE trial of each model whose checkpoint is not known to be corrupt."""
         complete: dict[ModelKey, FrozenTrial] = {}
         waiting: list[FrozenTrial] = []
         running: dict[ModelKey, FrozenTrial] = {}
+        corrupt = set(study.user_attrs.get(CORRUPT_ATTR, []))
         for t in study.get_trials(deepcopy=False):
             if "kind" not in t.user_attrs:
                 continue
             if t.state == TrialState.COMPLETE:
-                complete.setdefault(key_of(t), t)
+                if t.user_attrs.get("artifact_id") not in corrupt:
+                    complete[key_of(t)] = t
             elif t.state == TrialState.WAITING:
                 waiting.append(t)
             elif t.state == TrialState.RUNNING:
@@ -116,17 +140,20 @@ def install(ws: Workspace, trial: FrozenTrial, store: object) -> None:
         try:
             download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
         except Exception as exc:  # noqa: BLE001 - any store failure becomes one clear error
-            raise CheckpointError(f"{kind} w={width:g} s={sparsity:g}: cannot read checkpoint {artifact_id}: {exc}") from None
+            raise CheckpointError(f"{kind} w={width:g} s={sparsity:g}: cannot read checkpoint {artifact_id}: {exc}",
+                                  artifact_id=artifact_id) from None  # fmt: skip
         blob = path.read_bytes()
     if sha256(blob) != trial.user_attrs.get("sha256"):
         raise CheckpointError(
             f"{kind} w={width:g} s={sparsity:g}: checkpoint {artifact_id} does not match its recorded SHA-256 "
-            "(truncated or altered in the artifact store)"
+            "(truncated or altered in the artifact store); it is queued for retraining",
+            artifact_id=artifact_id,
         )
     try:
         state = state_from_bytes(blob)
     except Exception as exc:  # noqa: BLE001 - weights_only=True refuses anything but tensors
-        raise CheckpointError(f"{kind} w={width:g} s={sparsity:g}: unreadable checkpoint: {exc}") from None
+        raise CheckpointError(f"{kind} w={width:g} s={sparsity:g}: unreadable checkpoint: {exc}",
+                              artifact_id=artifact_id) from None  # fmt: skip
     record = OriginalRecord.from_dict(trial.user_attrs["record"])
     if kind == "retrain":
         ws.put_retrain(width, state, record)

@@ -160,7 +160,10 @@ class ArtifactLocation:
             except ImportError:
                 raise UserError("artifacts: s3:// needs boto3 (pip install boto3)") from None
         path = Path(self.spec).expanduser()
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"artifacts: cannot create the folder {path} ({exc.strerror or exc})") from None
         if not os.access(path, os.W_OK):
             raise UserError(f"artifacts: {path} is not writable")
         return FileSystemArtifactStore(str(path))

@@ -39,7 +39,14 @@ from unlearn_opt.service.attrs import set_user_attrs
 from unlearn_opt.service.board import StudyBoard, Ticket, is_surplus, read_board
 from unlearn_opt.service.experiment import Experiment, ensure_tickets, load_experiment
 from unlearn_opt.service.naming import OBJECTIVES, StudyKey
-from unlearn_opt.service.originals import OriginalsView, install, key_of, train_and_store
+from unlearn_opt.service.originals import (
+    CheckpointError,
+    OriginalsView,
+    install,
+    key_of,
+    retrain_corrupt,
+    train_and_store,
+)
 from unlearn_opt.service.storage import ArtifactLocation
 from unlearn_opt.spec import Spec
 
@@ -239,7 +246,12 @@ class Worker:
         trial = view.complete.get(("original", float(width), float(sparsity)))
         if trial is None:
             raise RuntimeError(f"original w={width:g} s={sparsity:g} is not trained yet")
-        install(self.ws, trial, self.store)
+        try:
+            install(self.ws, trial, self.store)
+        except CheckpointError as exc:  # never a silently wrong model: retrain it, fail this trial
+            retrain_corrupt(self.originals, trial, exc.artifact_id)
+            self._view = None
+            raise
 
     # ------------------------------------------------------------ tuning trials
 
