@@ -16,6 +16,7 @@ import signal
 import socket
 import time
 import traceback
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -163,8 +164,10 @@ class Worker:
         if not force and time.monotonic() - self._last_sweep < interval:
             return
         self._last_sweep = time.monotonic()
-        for study in (self.originals, *self.studies.values()):
-            fail_stale_trials(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            for study in (self.originals, *self.studies.values()):
+                fail_stale_trials(study)
 
     def states(self) -> list[StudyState]:
         boards = read_board(self.storage, (st._study_id for st in self.studies.values()))
