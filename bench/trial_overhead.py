@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import optuna
-import torch
 
 from bench.common import device_of, emit, parser
 from unlearn_opt.engine.workspace import Workspace

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import optuna
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from optuna.trial import TrialState

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,8 +27,8 @@ class Param:
     log: bool = False
     integer: bool = False
     tuned: bool = True
-    bound_low: float = float("-inf")
-    bound_high: float = float("inf")
+    bound_low: float = -math.inf
+    bound_high: float = math.inf
     help: str = ""
 
     def cast(self, value: float) -> float | int:

@@ -9,16 +9,16 @@ from collections.abc import Mapping
 import torch.nn.functional as F
 from torch import nn
 
-from unlearn_opt.engine.runtime import autocast, make_sgd, prepare_input
+from unlearn_opt.engine.runtime import autocast, prepare_input
 from unlearn_opt.methods.base import Method, Param, UnlearnInputs
+from unlearn_opt.methods.common import SGD_PARAMS, descend, sgd_for
 from unlearn_opt.methods.losses import l1_norm
 
 SPACE = (
     Param("lr", 1e-4, 1e-1, 1e-2, log=True, bound_low=0, bound_high=10),
     Param("epochs", 1, 10, 10, integer=True, bound_low=1, bound_high=1000),
     Param("alpha", 1e-6, 1e-3, 1e-4, log=True, bound_low=0, bound_high=1),
-    Param("momentum", 0.0, 0.99, 0.9, tuned=False, bound_low=0, bound_high=1),
-    Param("weight_decay", 0.0, 1e-2, 5e-4, tuned=False, bound_low=0, bound_high=1),
+    *SGD_PARAMS,
 )
 
 
@@ -30,22 +30,14 @@ def l1_coefficient(alpha: float, epoch: int, epochs: int) -> float:
 def unlearn(inputs: UnlearnInputs, params: Mapping[str, float | int]) -> nn.Module:
     model = inputs.model
     model.train()
-    opt = make_sgd(
-        model,
-        lr=float(params["lr"]),
-        momentum=float(params["momentum"]),
-        weight_decay=float(params["weight_decay"]),
-        masks=inputs.masks,
-    )
+    opt = sgd_for(inputs, params)
     epochs = int(params["epochs"])
     for epoch in range(epochs):
         coef = l1_coefficient(float(params["alpha"]), epoch, epochs)
         for x, y in inputs.retain:
             with autocast(inputs.device):
                 value = F.cross_entropy(model(prepare_input(x)).float(), y) + coef * l1_norm(model)
-            opt.zero_grad(set_to_none=True)
-            value.backward()
-            opt.step()
+            descend(opt, value)
     return model
 
 

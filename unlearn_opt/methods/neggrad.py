@@ -12,15 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearn_opt.engine.runtime import autocast, make_sgd, prepare_input
+from unlearn_opt.engine.runtime import autocast, prepare_input
 from unlearn_opt.methods.base import Batches, Method, Param, UnlearnInputs
+from unlearn_opt.methods.common import SGD_PARAMS, descend, sgd_for
 
 SPACE = (
     Param("lr", 1e-5, 1e-1, 1e-2, log=True, bound_low=0, bound_high=10),
     Param("epochs", 1, 10, 5, integer=True, bound_low=1, bound_high=1000),
     Param("alpha", 0.0, 1.0, 0.99, bound_low=0, bound_high=1),
-    Param("momentum", 0.0, 0.99, 0.9, tuned=False, bound_low=0, bound_high=1),
-    Param("weight_decay", 0.0, 1e-2, 5e-4, tuned=False, bound_low=0, bound_high=1),
+    *SGD_PARAMS,
 )
 
 
@@ -47,22 +47,14 @@ def _cycle(batches: Batches) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
 def unlearn(inputs: UnlearnInputs, params: Mapping[str, float | int]) -> nn.Module:
     model = inputs.model
     model.train()
-    opt = make_sgd(
-        model,
-        lr=float(params["lr"]),
-        momentum=float(params["momentum"]),
-        weight_decay=float(params["weight_decay"]),
-        masks=inputs.masks,
-    )
+    opt = sgd_for(inputs, params)
     alpha = float(params["alpha"])
     forget = _cycle(inputs.forget)
     for _ in range(int(params["epochs"])):
         for (x_r, y_r), (x_f, y_f) in zip(inputs.retain, forget):
             with autocast(inputs.device):
                 value = loss(model, prepare_input(x_r), y_r, prepare_input(x_f), y_f, alpha=alpha)
-            opt.zero_grad(set_to_none=True)
-            value.backward()
-            opt.step()
+            descend(opt, value)
     return model
 
 

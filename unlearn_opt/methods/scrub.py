@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearn_opt.engine.runtime import autocast, make_sgd, prepare_input
+from unlearn_opt.engine.runtime import autocast, prepare_input
 from unlearn_opt.methods.base import Method, Param, UnlearnInputs
+from unlearn_opt.methods.common import SGD_PARAMS, descend, sgd_for
 from unlearn_opt.methods.losses import distill_kl
 
 SPACE = (
@@ -26,8 +27,7 @@ SPACE = (
     Param("alpha", 1e-4, 1.0, 1e-3, log=True, bound_low=0, bound_high=1e3),
     Param("gamma", 0.1, 1.0, 0.99, bound_low=0, bound_high=1e3),
     Param("temperature", 1.0, 8.0, 4.0, bound_low=1e-3, bound_high=100),
-    Param("momentum", 0.0, 0.99, 0.9, tuned=False, bound_low=0, bound_high=1),
-    Param("weight_decay", 0.0, 1e-2, 5e-4, tuned=False, bound_low=0, bound_high=1),
+    *SGD_PARAMS,
 )
 
 
@@ -59,13 +59,7 @@ def unlearn(inputs: UnlearnInputs, params: Mapping[str, float | int]) -> nn.Modu
     student, teacher = inputs.model, inputs.original
     teacher.eval()
     student.train()
-    opt = make_sgd(
-        student,
-        lr=float(params["lr"]),
-        momentum=float(params["momentum"]),
-        weight_decay=float(params["weight_decay"]),
-        masks=inputs.masks,
-    )
+    opt = sgd_for(inputs, params)
     temperature = float(params["temperature"])
     for epoch in range(1, int(params["epochs"]) + 1):
         if epoch <= int(params["max_steps"]):
@@ -73,9 +67,7 @@ def unlearn(inputs: UnlearnInputs, params: Mapping[str, float | int]) -> nn.Modu
                 x = prepare_input(x)
                 with autocast(inputs.device):
                     loss = max_loss(student, teacher, x, temperature)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                descend(opt, loss)
         for x, y in inputs.retain:
             x = prepare_input(x)
             with autocast(inputs.device):
@@ -88,9 +80,7 @@ def unlearn(inputs: UnlearnInputs, params: Mapping[str, float | int]) -> nn.Modu
                     gamma=float(params["gamma"]),
                     temperature=temperature,
                 )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            descend(opt, loss)
     return student
 
 

@@ -17,8 +17,8 @@ import optuna
 from optuna.artifacts import download_artifact, upload_artifact
 from optuna.trial import FrozenTrial, TrialState
 
-from unlearn_opt.service.attrs import set_user_attrs
 from unlearn_opt.engine.workspace import OriginalRecord, Workspace, state_from_bytes, state_to_bytes
+from unlearn_opt.service.attrs import set_user_attrs
 
 ModelKey = tuple[str, float, float]  # (kind, width, sparsity)
 CORRUPT_ATTR = "corrupt_artifacts"  # on the originals study: checkpoints that failed their checksum
