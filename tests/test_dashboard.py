@@ -61,7 +61,7 @@ def test_dashboard_api_serves_studies_and_figures(dashboard: str) -> None:
     names = {s["study_name"]: s["study_id"] for s in summaries}
     assert {"tiny/w1/scrub/privacy", "tiny/_originals"} <= set(names)
     detail = get(f"{dashboard}/api/studies/{names['tiny/w1/scrub/privacy']}?after=0")
-    assert [g["id"] for g in detail["plotly_graph_objects"]][:2] == ["unlearn-opt-0", "unlearn-opt-1"]
+    assert {f"unlearn-opt-{i}" for i in range(4)} <= {g["id"] for g in detail["plotly_graph_objects"]}
     assert "tiny/w1/scrub/privacy" in detail["note"]["body"]
     assert detail["objective_names"] == ["privacy_gap", "val_error"]
     originals = get(f"{dashboard}/api/studies/{names['tiny/_originals']}?after=0")

@@ -107,7 +107,8 @@ def write_report(*, storage_url: str | None, experiment: str, out_dir: str | Pat
         page.raw("<p>Nothing: every study has its trials and every original is trained.</p>")
 
     page.section("originals", "Original models against width")
-    page.figure(originals_vs_width(res))
+    originals_fig = originals_vs_width(res)
+    page.figure(originals_fig)
 
     page.section("pareto-fronts", "Pareto fronts", "Objective 1 against validation error, all widths overlaid; faint points are all COMPLETE trials.")
     dashboard_figs: dict[str, list[go.Figure]] = {}
@@ -121,13 +122,18 @@ def write_report(*, storage_url: str | None, experiment: str, out_dir: str | Pat
                  "Per λ, the trial minimizing J_λ = λ·g + (1 − λ)·E_V (the papers' figure).")  # fmt: skip
     for goal in exp.spec.goals:
         for sparsity in sorted(exp.spec.sparsities):
-            page.figure(selected_vs_width(sel, goal=goal, sparsity=sparsity))
+            fig = selected_vs_width(sel, goal=goal, sparsity=sparsity)
+            page.figure(fig)
+            for s in res.studies:
+                if s.key.goal == goal and s.key.sparsity == sparsity:
+                    dashboard_figs.setdefault(s.name, []).append(fig)
 
     page.section("hypervolume", "Hypervolume against trials", "Flat curves mean the search has converged.")
     page.figure(hypervolume_history(res.studies))
     for s in res.studies:
         if s.complete:
             dashboard_figs.setdefault(s.name, []).append(hypervolume_history([s]))
+        dashboard_figs.setdefault(s.name, []).append(originals_fig)
 
     page.section("selection-table", "Selection table")
     page.raw(_table(sel, ["study", "lambda", "trial_number", "j_lambda", "forget_error", "forget_test_error",
