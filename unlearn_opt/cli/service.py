@@ -91,10 +91,12 @@ def worker_command(experiment: str, storage: str | None, artifacts: str | None, 
 
 def _launch(experiment: str, url: str, artifacts: str | None, *, gpus: str | None, workers_per_gpu: int,
             cpu_workers: int, live: bool) -> int:  # fmt: skip
+    import optuna
     import torch
 
     from unlearn_opt.service.experiment import load_experiment
     from unlearn_opt.service.launch import Launcher, plan_slots
+    from unlearn_opt.service.tickets import release_workers
     from unlearn_opt.service.status import read_progress
     from unlearn_opt.service.storage import open_storage, resolve_artifacts
 
@@ -104,9 +106,11 @@ def _launch(experiment: str, url: str, artifacts: str | None, *, gpus: str | Non
     rdb = open_storage(url)
     exp = load_experiment(rdb, experiment)
     threads = max(1, (torch.get_num_threads() or 1) // max(1, sum(s.device == "cpu" for s in slots)))
+    studies = [optuna.load_study(study_name=n, storage=rdb) for n in (*exp.studies.values(), exp.originals_study)]
     launcher = Launcher(experiment=exp.name, storage_url=url, artifacts=resolve_artifacts(artifacts, url).spec,
                         slots=slots, read_progress=lambda: read_progress(rdb, exp),
-                        threads_per_worker=threads if cpu_workers else None)  # fmt: skip
+                        threads_per_worker=threads if cpu_workers else None,
+                        release=lambda ids, error: release_workers(studies, ids, error))  # fmt: skip
     return launcher.run(live=live)
 
 

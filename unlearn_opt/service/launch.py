@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,6 +66,7 @@ class Launcher:
     slots: list[Slot]
     read_progress: Callable[[], Progress]
     threads_per_worker: int | None = None
+    release: Callable[[list[str], str], int] | None = None  # fail + re-queue the trials of gone workers
     console: Console = field(default_factory=lambda: Console(stderr=True))
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _restarts: dict[str, int] = field(default_factory=dict)
@@ -79,6 +81,19 @@ class Launcher:
 
     def _signal(self, signum: int, frame: FrameType | None) -> None:
         self._stopping = True
+
+    def _release(self, procs: list[subprocess.Popen[bytes]], why: str, error: str) -> None:
+        """Their RUNNING trials are failed and re-queued now, not after the heartbeat grace."""
+        if self.release is None or not procs:
+            return
+        host = socket.gethostname()
+        try:
+            n = self.release([f"{host}:{p.pid}" for p in procs], error)
+        except Exception as exc:  # noqa: BLE001 - the heartbeats will do it later
+            self.console.print(f"could not release the trials of stopped workers ({exc}); their heartbeats will")
+            return
+        if n:
+            self.console.print(f"{n} trial(s) of {why} worker(s) failed and re-queued")
 
     def run(self, *, live: bool = True) -> int:
         """Run until every worker has exited 0 (the experiment is done) or a stop is asked;
@@ -122,6 +137,7 @@ class Launcher:
             if rc is None:
                 alive += 1
             elif rc != 0 and rc != 2:
+                self._release([proc], "dead", f"worker exited with {rc}")
                 n = self._restarts.get(slot.name, 0) + 1
                 self._restarts[slot.name] = n
                 if n <= MAX_RESTARTS:
@@ -146,6 +162,7 @@ class Launcher:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        self._release(list(self._procs.values()), "stopped", "interrupted")
         return 130
 
 

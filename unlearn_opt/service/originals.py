@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+import torch
 from optuna.artifacts import download_artifact, upload_artifact
 from optuna.trial import FrozenTrial, TrialState
 
@@ -101,12 +102,19 @@ def sha256(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def train_and_store(
-    ws: Workspace, study: optuna.Study, trial: optuna.Trial, key: ModelKey, store: object
-) -> OriginalRecord:
-    """Train the model of ``key`` in ``ws``, upload its checkpoint, complete ``trial``."""
+def train_model(ws: Workspace, key: ModelKey) -> tuple[torch.nn.Module, OriginalRecord]:
+    """Train the model of ``key`` in ``ws`` (it stays cached there)."""
     kind, width, sparsity = key
-    model, record = ws.retrain(width) if kind == "retrain" else ws.original(width, sparsity)
+    return ws.retrain(width) if kind == "retrain" else ws.original(width, sparsity)
+
+
+def store_model(
+    study: optuna.Study, trial: optuna.Trial, key: ModelKey, model: torch.nn.Module, record: OriginalRecord,
+    store: object,
+) -> None:
+    """Upload ``model``'s checkpoint and complete ``trial`` with the record, the artifact id and
+    the checkpoint's SHA-256."""
+    kind, width, sparsity = key
     blob = state_to_bytes(model)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{kind}-w{width:g}-s{sparsity:g}.pt"
@@ -126,7 +134,33 @@ def train_and_store(
     }
     set_user_attrs(study._storage, trial._trial_id, attrs)
     study.tell(trial, record.test_error)
+
+
+def train_and_store(
+    ws: Workspace, study: optuna.Study, trial: optuna.Trial, key: ModelKey, store: object
+) -> OriginalRecord:
+    """Train the model of ``key`` in ``ws``, upload its checkpoint, complete ``trial``."""
+    model, record = train_model(ws, key)
+    store_model(study, trial, key, model, record, store)
     return record
+
+
+def is_duplicate(study: optuna.Study, trial_id: int) -> bool:
+    """True when the popped ticket ``trial_id`` is not needed: its model is already trained (with
+    a checkpoint not known to be corrupt), or a lower-numbered ticket for the same model is
+    waiting or running (two processes repairing the queue at once can leave two tickets)."""
+    corrupt = set(study.user_attrs.get(CORRUPT_ATTR, []))
+    trials = [t for t in study.get_trials(deepcopy=False) if "kind" in t.user_attrs]
+    mine = next(t for t in trials if t._trial_id == trial_id)
+    key = key_of(mine)
+    for t in trials:
+        if t._trial_id == trial_id or key_of(t) != key:
+            continue
+        if t.state == TrialState.COMPLETE and t.user_attrs.get("artifact_id") not in corrupt:
+            return True
+        if t.state in (TrialState.WAITING, TrialState.RUNNING) and t.number < mine.number:
+            return True
+    return False
 
 
 def install(ws: Workspace, trial: FrozenTrial, store: object) -> None:

@@ -5,7 +5,12 @@ Order of work: originals that tuning studies wait for, then the tuning study fur
 whose original is ready, then retrain references. The dataset, splits and originals stay in
 memory between trials. A trial that raises is FAIL with the error recorded, and a replacement
 ticket (same parameters, up to ``SAME_PARAMS_RETRIES`` times) keeps the count exact. SIGTERM or
-Ctrl-C: the running trial is failed and re-queued with its parameters, then the worker exits.
+Ctrl-C: the running trial is failed and re-queued with its parameters, then the worker exits 0.
+
+Signals only interrupt the long computations (training, unlearning, loading data, waiting);
+during the short bookkeeping on the storage (popping a ticket, telling a result, failing a trial
+and queueing its replacement) they are noted and acted on right after, so an interruption never
+leaves a trial RUNNING or a ticket lost.
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ import signal
 import socket
 import time
 import traceback
-import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -27,7 +32,7 @@ import optuna
 import torch
 from optuna.distributions import IntDistribution
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import RDBStorage, fail_stale_trials
+from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from unlearn_opt.engine.runtime import resolve_device
@@ -43,16 +48,17 @@ from unlearn_opt.service.originals import (
     CheckpointError,
     OriginalsView,
     install,
+    is_duplicate,
     key_of,
     retrain_corrupt,
-    train_and_store,
+    store_model,
+    train_model,
 )
 from unlearn_opt.service.storage import ArtifactLocation
 from unlearn_opt.spec import Spec
 
 log = logging.getLogger("unlearn_opt.worker")
 
-SAME_PARAMS_RETRIES = 2
 MAX_CONSECUTIVE_FAILURES = 5
 
 
@@ -97,6 +103,8 @@ class Worker:
     on_event: Callable[[str], None] | None = None
     trials_done: int = 0
     _failures_in_a_row: int = 0
+    _stop_signal: str | None = None  # set by SIGTERM / SIGINT
+    _interruptible: bool = False  # True only around long computations
 
     def __post_init__(self) -> None:
         self.exp: Experiment = load_experiment(self.storage, self.experiment)
@@ -139,23 +147,40 @@ class Worker:
     # ------------------------------------------------------------ main loop
 
     def run(self) -> int:
-        """Work until the experiment is done (or ``max_trials``); returns trials completed."""
+        """Work until the experiment is done (or ``max_trials``, or a signal); returns trials
+        completed."""
         previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
         for s in previous:
             signal.signal(s, self._interrupt)
         try:
-            while self.max_trials is None or self.trials_done < self.max_trials:
+            while self._stop_signal is None and (self.max_trials is None or self.trials_done < self.max_trials):
                 if not self.step():
                     break
         except Interrupted:
-            self._say("interrupted: running trial failed and re-queued; exiting")
+            pass
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+        if self._stop_signal is not None:
+            self._say(f"{self._stop_signal}: any running trial was failed and re-queued; exiting")
         return self.trials_done
 
     def _interrupt(self, signum: int, frame: FrameType | None) -> None:
-        raise Interrupted(signal.Signals(signum).name)
+        self._stop_signal = signal.Signals(signum).name
+        if self._interruptible:
+            self._interruptible = False
+            raise Interrupted(self._stop_signal)
+
+    @contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """A long computation: a signal interrupts it at once (the caller fails its trial)."""
+        if self._stop_signal is not None:
+            raise Interrupted(self._stop_signal)
+        self._interruptible = True
+        try:
+            yield
+        finally:
+            self._interruptible = False
 
     def sweep(self, *, force: bool = False) -> None:
         """Fail stale trials (their workers died); the heartbeat callback re-queues their params."""
@@ -163,10 +188,9 @@ class Worker:
         if not force and time.monotonic() - self._last_sweep < interval:
             return
         self._last_sweep = time.monotonic()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            for study in (self.originals, *self.studies.values()):
-                fail_stale_trials(study)
+        for study in (self.originals, *self.studies.values()):
+            if tickets.fail_stale(study):
+                self._view = None
 
     def states(self) -> list[StudyState]:
         boards = read_board(self.storage, (st._study_id for st in self.studies.values()))
@@ -188,6 +212,7 @@ class Worker:
         states = self.states()
         n = self.spec.n_trials
         if all(s.board.complete >= n for s in states) and view.all_done(self.exp.models_needed()):
+            self._close_leftovers(states, view)
             return False
         needed = {s.key.width for s in states if s.board.complete < n}
         for ticket in view.claimable():  # first the originals that tuning studies wait for
@@ -203,34 +228,73 @@ class Worker:
         for ticket in view.claimable():
             if self._train_model(ticket):
                 return True
-        for st in states:  # repair: a ticket lost between a FAIL and its replacement
+        if self._repair(states, view):
+            return True
+        with self.interruptible():
+            time.sleep(self.poll_seconds)
+        return True
+
+    def _repair(self, states: list[StudyState], view: OriginalsView) -> bool:
+        """Queue tickets lost between a FAIL and its replacement (a worker killed in between, or
+        a trial past its stale retries); True if any was queued."""
+        n = self.spec.n_trials
+        repaired = False
+        for st in states:
             if st.board.complete + st.board.active < n and ensure_tickets(st.study, n):
                 self._say(f"{self.exp.studies[st.key]}: re-queued lost tickets")
-                return True
-        time.sleep(self.poll_seconds)
-        return True
+                repaired = True
+        queued = {key_of(t) for t in view.waiting} | set(view.running)
+        for kind, width, sparsity in self.exp.models_needed():
+            key = (kind, float(width), float(sparsity))
+            if key not in view.complete and key not in queued:
+                self.originals.enqueue_trial({}, user_attrs={"kind": kind, "width": width, "sparsity": sparsity})
+                self._say(f"re-queued the lost ticket of {kind} w={width:g} s={sparsity:g}")
+                self._view = None
+                repaired = True
+        return repaired
+
+    def _close_leftovers(self, states: list[StudyState], view: OriginalsView) -> None:
+        """Tickets left over by a race (a stale trial re-queued while its worker also re-queued
+        it) once everything is done: popped and closed as PRUNED with ``surplus = True``."""
+        leftovers = [(st.study, t.trial_id) for st in states for t in st.board.waiting]
+        leftovers += [(self.originals, t._trial_id) for t in OriginalsView.read(self.originals).waiting]
+        for study, trial_id in leftovers:
+            if tickets.pop(study, trial_id):
+                self.storage.set_trial_user_attr(trial_id, "surplus", True)
+                tickets.finish(self.storage, trial_id, TrialState.PRUNED)
 
     # ------------------------------------------------------------ originals
 
     def _train_model(self, ticket: FrozenTrial) -> bool:
         if not tickets.pop(self.originals, ticket._trial_id):
             return False
-        kind, width, sparsity = key_of(ticket)
+        key = key_of(ticket)
+        kind, width, sparsity = key
+        if is_duplicate(self.originals, ticket._trial_id):
+            self.storage.set_trial_user_attr(ticket._trial_id, "surplus", True)
+            tickets.finish(self.storage, ticket._trial_id, TrialState.PRUNED)
+            self._view = None
+            return True
         trial = optuna.Trial(self.originals, ticket._trial_id)
         trial.set_user_attr("worker", self.id)
         label = f"{kind} w={width:g}" + (f" s={sparsity:g}" if sparsity else "")
         self._say(f"training {label} on {self.dev}")
         try:
             with tickets.heartbeat(self.originals, ticket._trial_id):
-                if sparsity > 0:
-                    self._ensure_original(width, 0.0, OriginalsView.read(self.originals))
-                record = train_and_store(self.ws, self.originals, trial, (kind, width, sparsity), self.store)
+                with self.interruptible():
+                    if sparsity > 0:
+                        self._ensure_original(width, 0.0, OriginalsView.read(self.originals))
+                    model, record = train_model(self.ws, key)
+                store_model(self.originals, trial, key, model, record, self.store)
         except Interrupted:
-            self._fail(self.originals, trial, "interrupted", requeue={})
+            self._fail(self.originals, trial, "interrupted", requeue={}, count_retry=False)
             raise
         except UserError:
             self._fail(self.originals, trial, traceback.format_exc(limit=3), requeue={})
             raise
+        except UpdateFinishedTrialError:
+            self._say(f"{label}: was failed as stale meanwhile; its retry counts instead")
+            return True
         except Exception as exc:  # noqa: BLE001 - recorded on the trial, re-queued
             self._fail(self.originals, trial, f"{type(exc).__name__}: {exc}", requeue={})
             self._count_failure(exc)
@@ -271,7 +335,7 @@ class Worker:
         name = self.exp.studies[key]
         if is_surplus(self.storage, study._study_id, ticket, self.spec.n_trials):
             self.storage.set_trial_user_attr(ticket.trial_id, "surplus", True)
-            self.storage.set_trial_state_values(ticket.trial_id, state=TrialState.PRUNED)
+            tickets.finish(self.storage, ticket.trial_id, TrialState.PRUNED)
             return
         trial = optuna.Trial(study, ticket.trial_id)
         params: dict[str, Any] = {}
@@ -280,10 +344,11 @@ class Worker:
                 _, fixed = resolved_space(key.method, self.spec)
                 set_user_attrs(self.storage, ticket.trial_id, {"fixed_params": fixed, "worker": self.id, "device": str(self.dev)})
                 params = self._suggest(trial, key)
-                self._ensure_original(key.width, key.sparsity, view)
-                metrics = self.ws.run_trial(
-                    width=key.width, sparsity=key.sparsity, method=key.method, goal=key.goal, params=params
-                )
+                with self.interruptible():
+                    self._ensure_original(key.width, key.sparsity, view)
+                    metrics = self.ws.run_trial(
+                        width=key.width, sparsity=key.sparsity, method=key.method, goal=key.goal, params=params
+                    )
                 set_user_attrs(self.storage, ticket.trial_id, {k: v for k, v in metrics.items() if not k.startswith("objective_")})
             study.tell(trial, [metrics["objective_1"], metrics["objective_2"]])
         except Interrupted:
@@ -309,19 +374,9 @@ class Worker:
     def _fail(
         self, study: optuna.Study, trial: optuna.Trial, error: str, *, requeue: dict[str, Any], count_retry: bool = True
     ) -> None:
-        """Queue a replacement first (same params while retries last), then mark the trial FAIL."""
-        frozen = self.storage.get_trial(trial._trial_id)
-        retries = int(frozen.user_attrs.get("retries", 0)) + (1 if count_retry else 0)
-        attrs = {k: v for k, v in frozen.user_attrs.items() if k in ("kind", "width", "sparsity", "ticket")}
-        if retries <= SAME_PARAMS_RETRIES:
-            study.enqueue_trial(requeue, user_attrs={**attrs, "retries": retries, "retry_of": frozen.number})
-        else:
-            study.enqueue_trial({}, user_attrs={**attrs, "retry_of": frozen.number})
-        try:
-            self.storage.set_trial_user_attr(trial._trial_id, "error", error[-2000:])
-            self.storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-        except UpdateFinishedTrialError:
-            pass
+        """FAIL with the error recorded, and a replacement ticket (see ``tickets.fail_and_requeue``)."""
+        tickets.fail_and_requeue(study, trial._trial_id, error, params=requeue, count_retry=count_retry)
+        self._view = None
 
     def _count_failure(self, exc: BaseException) -> None:
         self._failures_in_a_row += 1
