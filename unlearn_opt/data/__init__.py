@@ -12,7 +12,7 @@ DATASETS = ("digits", "cifar10", "cifar100", "tinyimagenet", "imagefolder", "syn
 
 
 def load_dataset(name: str, *, data_dir: str = "", synthetic: Mapping[str, int] | None = None) -> ImageData:
-    """Load ``name`` on the CPU (move it with ``.to(device)``)."""
+    """Load ``name`` on the CPU (move it with ``.to(device)``); nothing is cached."""
     if name == "digits":
         from unlearn_opt.data.digits import load_digits_data
 
@@ -21,6 +21,8 @@ def load_dataset(name: str, *, data_dir: str = "", synthetic: Mapping[str, int] 
         from unlearn_opt.data.synthetic import load_synthetic_data
 
         return load_synthetic_data(**dict(synthetic or {}))
+    if name in DATASETS and not data_dir:
+        raise UserError(f"{name}: data_dir is required (the folder holding the dataset's files)")
     if name in ("cifar10", "cifar100"):
         from unlearn_opt.data.cifar import load_cifar_data
 

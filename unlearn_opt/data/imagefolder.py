@@ -1,8 +1,9 @@
 """An image folder: ``train/<class>/*`` and ``test/<class>/*`` (Lacuna-10, or your own).
 
-Classes are the sorted folder names of ``train/`` (torchvision's ``ImageFolder`` rule); ``test/``
-may hold a subset of them. Every image is decoded as RGB and resized to the size of the first
-train image (square images are expected; others are resized to that square).
+Classes are the sorted folder names of ``train/`` (torchvision's ``find_classes`` rule);
+``test/`` may hold a subset of them. Images are found recursively under each class folder, in
+sorted order. Every image is decoded as RGB and resized (bilinear, antialiased) to S×S, where S
+is the shorter side of the first train image; non-square images are squashed, not cropped.
 """
 
 from __future__ import annotations
@@ -13,23 +14,38 @@ import torch
 from torchvision.datasets.folder import find_classes
 
 from unlearn_opt.data.base import ImageData
-from unlearn_opt.data.images import decode, decode_all, is_image
+from unlearn_opt.data.images import decode_all, image_size, is_image
 from unlearn_opt.errors import UserError
 
 NAME = "imagefolder"
 
 
+def _channel_stats(x: torch.Tensor, chunk: int = 1024) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images on the 0..1 scale (chunked: no float copy of x)."""
+    total = torch.zeros(x.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for part in x.split(chunk):
+        f = part.double()
+        total += f.sum((0, 2, 3))
+        squares += f.square().sum((0, 2, 3))
+    n = x.numel() / x.shape[1]
+    mean = total / n / 255
+    std = (squares / n / 255**2 - mean.square()).clamp_min(0).sqrt()
+    return tuple(mean.tolist()), tuple(max(v, 1e-3) for v in std.tolist())
+
+
 def _files(folder: Path, classes: list[str], index: dict[str, int]) -> tuple[list[Path], list[int]]:
-    paths, labels = [], []
+    paths: list[Path] = []
+    labels: list[int] = []
     for c in classes:
-        files = sorted(p for p in (folder / c).rglob("*") if p.is_file() and is_image(p))
+        files = sorted(p for p in (folder / c).rglob("*") if is_image(p))
         paths += files
         labels += [index[c]] * len(files)
     return paths, labels
 
 
 def load_imagefolder_data(data_dir: str | Path) -> ImageData:
-    """x uint8 (N, 3, S, S), per-channel mean/std of the train images."""
+    """x uint8 (N, 3, S, S), mean/std per channel measured on the train images."""
     root = Path(data_dir).expanduser()
     for sub in ("train", "test"):
         if not (root / sub).is_dir():
@@ -41,16 +57,15 @@ def load_imagefolder_data(data_dir: str | Path) -> ImageData:
     test_classes = sorted(p.name for p in (root / "test").iterdir() if p.is_dir())
     unknown = [c for c in test_classes if c not in index]
     if unknown:
-        raise UserError(f"{NAME}: {root / 'test' / unknown[0]} is a class that train/ does not have")
+        raise UserError(f"{NAME}: {root / 'test' / unknown[0]} is a class that train/ does not have ({', '.join(classes)})")
     train_paths, train_labels = _files(root / "train", classes, index)
     test_paths, test_labels = _files(root / "test", test_classes, index)
-    if not train_paths:
-        raise UserError(f"{NAME}: {root / 'train'} has no images")
-    if not test_paths:
-        raise UserError(f"{NAME}: {root / 'test'} has no images")
-    size = int(decode(train_paths[0], dataset=NAME, size=None).shape[-1])
+    for sub, paths in (("train", train_paths), ("test", test_paths)):
+        if not paths:
+            raise UserError(f"{NAME}: {root / sub} has no images in its class folders")
+    size = min(image_size(train_paths[0], dataset=NAME))
     x_train = decode_all(train_paths, dataset=NAME, size=size)
-    stats = x_train.float().div(255).transpose(0, 1).flatten(1)
+    mean, std = _channel_stats(x_train)
     return ImageData(
         name=NAME,
         x_train=x_train,
@@ -58,7 +73,7 @@ def load_imagefolder_data(data_dir: str | Path) -> ImageData:
         x_test=decode_all(test_paths, dataset=NAME, size=size),
         y_test=torch.tensor(test_labels, dtype=torch.int64),
         num_classes=len(classes),
-        mean=tuple(float(v) for v in stats.mean(1)),
-        std=tuple(max(float(v), 1e-3) for v in stats.std(1)),
+        mean=mean,
+        std=std,
         scale=255.0,
     )

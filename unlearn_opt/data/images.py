@@ -1,4 +1,6 @@
-"""Decoding image files into one uint8 tensor (torchvision.io), with clear errors."""
+"""Decoding image files into one uint8 tensor (PIL, as torchvision's folder datasets do), with
+clear errors. torchvision.io's decoders are deprecated since torchvision 0.29 and read fewer
+formats (no BMP/TIFF), so PIL is used; it releases the GIL while decoding, so threads help."""
 
 from __future__ import annotations
 
@@ -7,34 +9,52 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torchvision.io import ImageReadMode, decode_image
+from PIL import Image
+from torchvision.transforms.functional import pil_to_tensor
 
 from unlearn_opt.errors import UserError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
 def is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def image_size(path: Path, *, dataset: str) -> tuple[int, int]:
+    """(height, width) from the file's header."""
+    try:
+        with Image.open(path) as img:
+            return img.height, img.width
+    except (OSError, ValueError, Image.DecompressionBombError):
+        raise UserError(f"{dataset}: {path} is not a readable image") from None
 
 
 def decode(path: Path, *, dataset: str, size: int | None) -> torch.Tensor:
-    """(3, H, W) uint8 RGB (grayscale converted); resized (bilinear, antialiased) to size×size."""
+    """(3, H, W) uint8 RGB (grayscale and palette converted); resized (bilinear, antialiased)
+    to size×size unless already that size."""
     try:
-        img = decode_image(str(path), mode=ImageReadMode.RGB)
-    except (RuntimeError, ValueError, OSError):
+        with Image.open(path) as img:
+            rgb = img.convert("RGB")
+            if size is not None and rgb.size != (size, size):
+                rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         raise UserError(f"{dataset}: {path} is not a readable image") from None
-    if size is not None and tuple(img.shape[1:]) != (size, size):
-        img = F.interpolate(img[None].float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        img = img[0].round().clamp(0, 255).to(torch.uint8)
-    return img
+    return pil_to_tensor(rgb)
 
 
-def decode_all(paths: Sequence[Path], *, dataset: str, size: int | None, threads: int = 8) -> torch.Tensor:
-    """(N, 3, size, size) uint8, decoded in parallel threads."""
-    if not paths:
-        return torch.empty(0, 3, size or 1, size or 1, dtype=torch.uint8)
+def decode_all(paths: Sequence[Path], *, dataset: str, size: int, threads: int = 8) -> torch.Tensor:
+    """(N, 3, size, size) uint8, decoded in parallel threads straight into one tensor."""
+    out = torch.empty((len(paths), 3, size, size), dtype=torch.uint8)
+
+    def fill(i: int) -> None:
+        out[i] = decode(paths[i], dataset=dataset, size=size)
+
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        images = list(pool.map(lambda p: decode(p, dataset=dataset, size=size), paths))
-    return torch.stack(images)
+        try:
+            for _ in pool.map(fill, range(len(paths))):
+                pass
+        except UserError:
+            pool.shutdown(cancel_futures=True)  # the first bad file is enough
+            raise
+    return out

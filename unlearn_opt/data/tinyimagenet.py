@@ -34,7 +34,7 @@ def load_tinyimagenet_data(data_dir: str | Path) -> ImageData:
     root = _root(data_dir)
     wnids_file = root / "wnids.txt"
     if wnids_file.is_file():
-        wnids = [w.strip() for w in wnids_file.read_text().split() if w.strip()]
+        wnids = [w.strip() for w in wnids_file.read_text(errors="replace").split() if w.strip()]
     else:
         wnids = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
     if not wnids:
@@ -52,7 +52,7 @@ def load_tinyimagenet_data(data_dir: str | Path) -> ImageData:
     if not ann.is_file():
         raise UserError(f"{NAME}: {ann} is missing (expected filename<TAB>wnid lines)")
     test_paths, test_labels = [], []
-    for n, line in enumerate(ann.read_text().splitlines(), 1):
+    for n, line in enumerate(ann.read_text(errors="replace").splitlines(), 1):
         if not line.strip():
             continue
         fields = line.split("\t")
