@@ -110,3 +110,16 @@ def test_same_params_same_result(clean: Workspace) -> None:
     b = clean.run_trial(width=0.05, sparsity=0.0, method="l1_sparse", goal="privacy", params={"epochs": 2})
     a.pop("unlearn_seconds"), b.pop("unlearn_seconds")
     assert a == b
+
+
+def test_compiled_models_give_the_same_kind_of_trial() -> None:
+    raw = {
+        "name": "compiled", "dataset": "synthetic", "architecture": "mlp", "widths": [0.5],
+        "synthetic": {"train_size": 300, "test_size": 200}, "forget": {"size": 30},
+        "original": {"epochs": 2, "batch_size": 64}, "runtime": {"compile": True, "deterministic": True},
+    }  # fmt: skip
+    ws = Workspace(spec_from_dict(raw), device=CPU)
+    original, _ = ws.original(0.5)
+    assert hasattr(original, "_compiled_call_impl") and original._compiled_call_impl is not None
+    m = ws.run_trial(width=0.5, sparsity=0.0, method="finetune", goal="privacy", params={"epochs": 1})
+    assert 0.0 <= m["test_error"] <= 1.0 and m["privacy_gap"] == pytest.approx(abs(m["forget_error"] - m["forget_test_error"]))

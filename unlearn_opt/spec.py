@@ -88,6 +88,9 @@ class SamplerSpec:
 
 @dataclass(frozen=True)
 class RuntimeSpec:
+    """``compile``: ``torch.compile`` every model (worth it on GPUs for long runs; the first
+    trial of each shape pays the compilation). ``deterministic``: deterministic kernels."""
+
     compile: bool = False
     deterministic: bool = False
 

@@ -100,6 +100,11 @@ class Workspace:
         self.spec = spec
         self.device = device
         self.progress = progress
+        if spec.runtime.deterministic:  # reproducible kernels, at some cost in speed
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.benchmark = False
+        elif device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         if data is None:
             data = load_dataset(spec.dataset, data_dir=spec.data_dir, synthetic=spec.synthetic)
         self.data = data.to(device)
@@ -154,7 +159,10 @@ class Workspace:
             in_channels=self.data.channels,
             image_size=self.data.image_size,
         )
-        return prepare_model(model, self.device)
+        model = prepare_model(model, self.device)
+        if self.spec.runtime.compile:  # in place: parameters and state_dict keys unchanged
+            model.compile()
+        return model
 
     def batches(self, which: str, *, batch_size: int, seed: int, augment: bool) -> DeviceBatches:
         """``pool`` (F with its trained labels ∪ R), ``retain`` or ``forget`` as shuffled batches."""
