@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,98 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
 def start_worker(experiment: str, *, cwd: Path, env: dict[str, str], extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "unlearn_opt", "worker", experiment, "--device", "cpu", *extra],
                             cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+
+def sqlite_url(folder: Path) -> str:
+    """The embedded default storage of a command run in ``folder``."""
+    return f"sqlite:///{folder / 'storage' / 'unlearn_opt.db'}"
+
+
+def check_exact(url: str, experiment: str, *, n_trials: int) -> dict[str, int]:
+    """Every study has exactly n_trials COMPLETE and nothing WAITING/RUNNING; every original and
+    retrain reference is COMPLETE exactly once (extra tickets only as PRUNED ``surplus``); every
+    COMPLETE trial has its metrics. Returns counts for further checks."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from unlearn_opt.service.experiment import load_experiment
+    from unlearn_opt.service.storage import open_storage
+
+    storage = open_storage(url)
+    exp = load_experiment(storage, experiment)
+    failed = 0
+    for name in exp.studies.values():
+        trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+        states = [t.state for t in trials]
+        assert states.count(TrialState.COMPLETE) == n_trials, (name, states)
+        assert TrialState.RUNNING not in states and TrialState.WAITING not in states, (name, states)
+        assert all(t.user_attrs.get("surplus") for t in trials if t.state == TrialState.PRUNED), name
+        failed += states.count(TrialState.FAIL)
+        for t in trials:
+            if t.state == TrialState.COMPLETE:
+                assert {"forget_error", "privacy_gap", "val_error", "mia_auc", "mia_efficacy", "unlearn_seconds"} <= set(t.user_attrs)
+                assert list(t.values) == pytest.approx([t.user_attrs["privacy_gap"], t.user_attrs["val_error"]])
+        # a FAIL trial either says why (error) or was failed as stale and retried by Optuna
+        stale_retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+        assert all("error" in t.user_attrs or t.number in stale_retried for t in trials if t.state == TrialState.FAIL), name
+    originals = optuna.load_study(study_name=exp.originals_study, storage=storage).get_trials(deepcopy=False)
+    complete = [(t.user_attrs["kind"], t.user_attrs["width"], t.user_attrs["sparsity"]) for t in originals if t.state == TrialState.COMPLETE]
+    assert sorted(complete) == sorted(exp.models_needed())
+    assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) or t.user_attrs.get("surplus") for t in originals)
+    return {"failed": failed, "original_trials": len(originals)}
+
+
+def wait_all(procs: list[subprocess.Popen[str]], timeout: float = 300) -> list[str]:
+    """Wait for worker processes; each must exit 0. Returns their output."""
+    outs = []
+    for p in procs:
+        out, _ = p.communicate(timeout=timeout)
+        assert p.returncode == 0, out[-3000:]
+        outs.append(out)
+    return outs
+
+
+def running_work(storage: object, exp: object) -> dict[int, tuple[str, str, int]]:
+    """pid of each worker with a RUNNING trial → ("training" or "trial", study name, trial number)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    out: dict[int, tuple[str, str, int]] = {}
+    for kind, names in (("training", [exp.originals_study]), ("trial", list(exp.studies.values()))):  # type: ignore[attr-defined]
+        for name in names:
+            study = optuna.load_study(study_name=name, storage=storage)  # type: ignore[arg-type]
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                worker = str(t.user_attrs.get("worker", ""))
+                if ":" in worker:
+                    out[int(worker.rsplit(":", 1)[1])] = (kind, name, t.number)
+    return out
+
+
+
+@dataclass
+class Kill:
+    victim: subprocess.Popen[str]
+    study: str
+    number: int
+    caught: bool  # the trial was still RUNNING after the kill (it did not end between look and kill)
+
+
+def kill_mid_work(storage: object, exp: object, workers: list[subprocess.Popen[str]], kind: str) -> Kill | None:
+    """SIGKILL a live worker seen running work of ``kind`` ("training" or "trial"); None when no
+    such worker was seen. Whether the kill caught the work is checked after it: the work may have
+    ended between the look and the kill."""
+    import signal
+
+    import optuna
+    from optuna.trial import TrialState
+
+    live = {w.pid: w for w in workers if w.poll() is None}
+    busy = [(pid, name, number) for pid, (k, name, number) in running_work(storage, exp).items() if k == kind and pid in live]
+    if not busy:
+        return None
+    pid, name, number = busy[0]
+    os.kill(pid, signal.SIGKILL)
+    live[pid].wait()
+    trial = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)[number]  # type: ignore[arg-type]
+    caught = trial.state == TrialState.RUNNING and str(trial.user_attrs.get("worker", "")).endswith(f":{pid}")
+    return Kill(live[pid], name, number, caught)

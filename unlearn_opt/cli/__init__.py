@@ -43,7 +43,9 @@ def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore", message=r".*is experimental.*")
     warnings.filterwarnings("ignore", message=r".*experimental feature.*")
     try:
-        cli.main(args=argv, prog_name="unlearn-opt", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="unlearn-opt", standalone_mode=False)
+        if isinstance(code, int) and code:  # a command ended with click.exceptions.Exit(code)
+            sys.exit(code)
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -26,31 +26,51 @@ def _quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+MAX_STUDY_ROWS = 24  # more studies than this: one row per (sparsity, method, goal)
+
+
 def create(spec_path: str, storage: str | None, artifacts: str | None, new_version: bool, console: Console) -> str:
     """Validate, make the splits, create the studies; returns the experiment name."""
+    from unlearn_opt.service.storage import check_reachable, mask_url, open_storage, resolve_artifacts, resolve_url
+    from unlearn_opt.spec import load_spec
+
+    _quiet_optuna()
+    # Every check before the first write: a bad spec, storage, data folder or artifact store
+    # leaves nothing behind. (torch is imported only once the cheap checks have passed.)
+    spec = load_spec(spec_path)
+    url = resolve_url(storage)
+    check_reachable(url, create=True)
+    location = resolve_artifacts(artifacts, url)
+    location.check()
     import torch
 
     from unlearn_opt.engine.workspace import Workspace
     from unlearn_opt.service.experiment import create_experiment
-    from unlearn_opt.service.storage import mask_url, open_storage, resolve_artifacts, resolve_url
-    from unlearn_opt.spec import load_spec
 
-    _quiet_optuna()
-    spec = load_spec(spec_path)
-    url = resolve_url(storage)
-    splits = Workspace(spec, device=torch.device("cpu")).splits  # data problems surface before any write
-    location = resolve_artifacts(artifacts, url)
-    location.open()  # an unusable artifact store too
+    splits = Workspace(spec, device=torch.device("cpu")).splits
     rdb = open_storage(url, create=True)
     exp, created = create_experiment(spec, storage=rdb, splits=splits, artifacts=location, new_version=new_version)
     table = Table(title=f"experiment {exp.name} ({'created' if created else 'already there, unchanged'}) in {mask_url(url)}")
-    for col in ("study", "objectives", "trials"):
+    table.add_column("study", overflow="fold")  # a study name is never cut short
+    for col in ("objectives", "trials"):
         table.add_column(col)
-    from unlearn_opt.service.naming import OBJECTIVES
+    from unlearn_opt.service.naming import OBJECTIVES, fmt_number
 
-    for key, name in exp.studies.items():
-        (o1, d1), (o2, d2) = OBJECTIVES[key.goal]
-        table.add_row(name, f"{o1} ({d1[:3]}), {o2} ({d2[:3]})", str(exp.spec.n_trials))
+    def objectives(goal: str) -> str:
+        (o1, d1), (o2, d2) = OBJECTIVES[goal]
+        return f"{o1} ({d1[:3]}), {o2} ({d2[:3]})"
+
+    if len(exp.studies) <= MAX_STUDY_ROWS:
+        for key, name in exp.studies.items():
+            table.add_row(name, objectives(key.goal), str(exp.spec.n_trials))
+    else:  # one row per (sparsity, method, goal): the widths in a column
+        table.add_column("widths")
+        groups: dict[tuple[float, str, str], list[float]] = {}
+        for key in exp.studies:
+            groups.setdefault((key.sparsity, key.method, key.goal), []).append(key.width)
+        for (sparsity, method, goal), widths in groups.items():
+            where = f"{exp.name}/w*" + (f"/s{fmt_number(sparsity)}" if exp.spec.sparse else "") + f"/{method}/{goal}"
+            table.add_row(where, objectives(goal), f"{exp.spec.n_trials} each", " ".join(f"{w:g}" for w in sorted(widths)))
     console.print(table)
     console.print(f"{len(exp.studies)} studies, {len(exp.models_needed())} original/retrain models to train; spec {exp.spec_hash[:12]}")
     return exp.name
@@ -96,9 +116,9 @@ def _launch(experiment: str, url: str, artifacts: str | None, *, gpus: str | Non
 
     from unlearn_opt.service.experiment import load_experiment
     from unlearn_opt.service.launch import Launcher, plan_slots
-    from unlearn_opt.service.tickets import release_workers
     from unlearn_opt.service.status import read_progress
     from unlearn_opt.service.storage import open_storage, resolve_artifacts
+    from unlearn_opt.service.tickets import release_workers
 
     _quiet_optuna()
     slots = plan_slots(gpus=gpus, workers_per_gpu=workers_per_gpu, cpu_workers=cpu_workers,
@@ -162,8 +182,10 @@ def status_command(experiment: str, storage: str | None, as_json: bool) -> None:
 @artifacts_option
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Report folder (default reports/NAME).")
 @click.option("--no-live", is_flag=True, help="No live progress display.")
+@click.option("--regions", is_flag=True, help="Also compute the decision regions of the selected points before the report.")
+@click.option("--images", is_flag=True, help="Also write the main figures as PNG (needs kaleido and Chromium).")
 def run_command(spec_path: str, workers: int, gpus: str | None, storage: str | None, artifacts: str | None,
-                out: str | None, no_live: bool) -> None:  # fmt: skip
+                out: str | None, no_live: bool, regions: bool, images: bool) -> None:  # fmt: skip
     """Create, work and report in one command (the embedded default storage)."""
     from unlearn_opt.service.storage import resolve_url
 
@@ -174,11 +196,13 @@ def run_command(spec_path: str, workers: int, gpus: str | None, storage: str | N
                    cpu_workers=0 if gpus else workers, live=not no_live)  # fmt: skip
     if code:
         raise click.exceptions.Exit(code)
-    try:
-        from unlearn_opt.analysis.report import write_report
-    except ImportError:
-        console.print("report: not available in this version")
-        return
+    from unlearn_opt.analysis.report import write_report
+
+    if regions:
+        from unlearn_opt.analysis.regions import compute_regions
+
+        console.print("decision regions of the selected points …")
+        compute_regions(storage_url=url, experiment=name, artifacts=artifacts, device="cuda" if gpus else "cpu")
     folder = Path(out) if out else Path("reports") / name
-    write_report(storage_url=url, experiment=name, out_dir=folder, artifacts=artifacts)
+    write_report(storage_url=url, experiment=name, out_dir=folder, artifacts=artifacts, images=images)
     console.print(f"report: {folder / 'report.html'}")

@@ -15,8 +15,10 @@ from types import FrameType
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.text import Text
 
 from unlearn_opt.errors import UserError
+from unlearn_opt.service.outage import TRANSIENT_TYPES, is_transient
 from unlearn_opt.service.status import Progress, progress_tables
 
 MAX_RESTARTS = 5
@@ -114,19 +116,28 @@ class Launcher:
                     finished = self._reap()
                     if time.monotonic() - last > 2.0:
                         last = time.monotonic()
-                        if view is not None:
-                            view.update(Group(*progress_tables(self.read_progress())))
+                        self._refresh(view)
                     if finished:
                         break
                     time.sleep(0.5)
-                if view is not None:
-                    view.update(Group(*progress_tables(self.read_progress())))
+                self._refresh(view)
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
         if any(self._restarts.get(s.name, 0) > MAX_RESTARTS for s in self.slots):
             code = code or 1
         return code
+
+    def _refresh(self, view: Live | None) -> None:
+        """Redraw the progress; while the database is unreachable, say so (the workers wait)."""
+        if view is None:
+            return
+        try:
+            view.update(Group(*progress_tables(self.read_progress())))
+        except TRANSIENT_TYPES as exc:
+            if not is_transient(exc):
+                raise
+            view.update(Text("database unreachable; the workers wait for it", style="yellow"))
 
     def _reap(self) -> bool:
         """Restart workers that died; True when all have exited cleanly."""

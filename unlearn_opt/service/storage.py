@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import optuna
 import sqlalchemy
@@ -21,6 +23,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from unlearn_opt.errors import UserError
+from unlearn_opt.service.outage import retrying
 
 ENV_STORAGE = "UNLEARN_OPT_STORAGE"
 ENV_ARTIFACTS = "UNLEARN_OPT_ARTIFACTS"
@@ -29,6 +32,8 @@ ENV_GRACE = "UNLEARN_OPT_GRACE_SECONDS"
 DEFAULT_DIR = Path("storage")
 DEFAULT_DB = "unlearn_opt.db"
 STALE_RETRIES = 3
+ANSWERED_RETRIES = 30  # connection attempts, 1 s apart, while the server is restarting
+OPEN_OUTAGE_SECONDS = 60.0  # opening a storage that answered a moment ago: wait this long for it
 
 
 def default_url() -> str:
@@ -75,31 +80,70 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _cannot_create(path: Path) -> str | None:
+    """Why ``path`` (a file or folder that does not exist yet) could not be created, or None.
+    Looks only: nothing is written."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{parent} is not a folder"
+            if not os.access(parent, os.W_OK | os.X_OK):
+                return f"{parent} is not writable"
+            return None
+    return None
+
+
 def check_reachable(url: str, *, create: bool) -> None:
     """Connect once; a clear UserError (masked URL, the server's reason) if that fails. An SQLite
-    file that does not exist is an error unless ``create``; then its folder is made."""
+    file that does not exist is an error unless ``create``; then only its folder is checked
+    (nothing is written here: ``open_storage(create=True)`` makes it)."""
     path = _sqlite_path(url) if is_sqlite(url) else None
     if path is not None:
         if not path.exists():
             if not create:
                 raise UserError(f"storage {mask_url(url)}: no such database file (run `unlearn-opt create-study SPEC` first)")
-            path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=60)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
-        except sqlite3.DatabaseError as exc:
-            raise UserError(f"storage {mask_url(url)}: not an SQLite database ({exc})") from None
-        finally:
-            conn.close()
+            problem = _cannot_create(path)
+            if problem:
+                raise UserError(f"storage {mask_url(url)}: cannot create the database file ({problem})")
+            return
+        _prepare_sqlite(url, path)
         return
     engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 10})
     try:
-        with engine.connect():
-            pass
-    except SQLAlchemyError as exc:
-        raise UserError(f"storage {mask_url(url)}: cannot connect: {_one_line(exc)}") from None
+        for attempt in range(ANSWERED_RETRIES + 1):
+            try:
+                with engine.connect():
+                    return
+            except SQLAlchemyError as exc:
+                if attempt == ANSWERED_RETRIES or not _dropped(exc):
+                    raise UserError(f"storage {mask_url(url)}: cannot connect: {_one_line(exc)}") from None
+                time.sleep(1.0)
     finally:
         engine.dispose()
+
+
+def _dropped(exc: SQLAlchemyError) -> bool:
+    """The server answered, then dropped the connection or said it is starting up (SQLSTATE class
+    57, operator intervention): worth another try. A refused connection, an unknown host, a wrong
+    password or a missing database is not."""
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    return sqlstate.startswith("57") or "closed the connection unexpectedly" in str(exc)
+
+
+def _prepare_sqlite(url: str, path: Path) -> None:
+    """Make the folder and the file if needed; switch the file to WAL (persistent), so readers
+    never block the one writer and several local processes can share it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=60)
+    except (OSError, sqlite3.Error) as exc:
+        raise UserError(f"storage {mask_url(url)}: cannot open the database file ({exc})") from None
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"storage {mask_url(url)}: not an SQLite database ({exc})") from None
+    finally:
+        conn.close()
 
 
 def heartbeat_settings() -> tuple[int, int]:
@@ -119,6 +163,9 @@ def open_storage(url: str | None, *, create: bool = False) -> RDBStorage:
     """An RDBStorage with heartbeats; stale trials are failed and their parameters retried."""
     url = resolve_url(url)
     check_reachable(url, create=create)
+    path = _sqlite_path(url) if is_sqlite(url) else None
+    if path is not None and not path.exists():
+        _prepare_sqlite(url, path)
     if is_sqlite(url):
         engine_kwargs: dict[str, object] = {"connect_args": {"timeout": 60}}
     else:
@@ -130,7 +177,8 @@ def open_storage(url: str | None, *, create: bool = False) -> RDBStorage:
             "connect_args": {"connect_timeout": 10},
         }
     interval, grace = heartbeat_settings()
-    try:
+
+    def make() -> RDBStorage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return RDBStorage(
@@ -140,6 +188,9 @@ def open_storage(url: str | None, *, create: bool = False) -> RDBStorage:
                 grace_period=grace,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=STALE_RETRIES),
             )
+
+    try:  # the server answered just now: a connection dropped from here on is an outage, waited out
+        return retrying(make, limit=OPEN_OUTAGE_SECONDS)
     except (SQLAlchemyError, RuntimeError) as exc:
         raise UserError(f"storage {mask_url(url)}: {_one_line(exc)}") from None
 
@@ -150,15 +201,35 @@ class ArtifactLocation:
 
     spec: str
 
+    def check(self) -> None:
+        """A UserError if this store cannot be used; nothing is written."""
+        if self.spec.startswith("s3://"):
+            try:
+                import boto3  # noqa: F401
+            except ImportError:
+                raise UserError("artifacts: s3:// needs boto3 (pip install boto3)") from None
+            if not self.spec[len("s3://") :].split("/", 1)[0]:
+                raise UserError(f"artifacts: {self.spec!r} names no bucket (use s3://bucket)")
+            return
+        path = Path(self.spec).expanduser()
+        if path.exists():
+            if not path.is_dir():
+                raise UserError(f"artifacts: {path} is not a folder")
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise UserError(f"artifacts: {path} is not writable")
+            return
+        problem = _cannot_create(path)
+        if problem:
+            raise UserError(f"artifacts: cannot create the folder {path} ({problem})")
+
     def open(self) -> optuna.artifacts._protocol.ArtifactStore:
         if self.spec.startswith("s3://"):
             from optuna.artifacts import Boto3ArtifactStore
 
-            bucket = self.spec[len("s3://") :].split("/", 1)[0]
-            try:
-                return Boto3ArtifactStore(bucket)
-            except ImportError:
-                raise UserError("artifacts: s3:// needs boto3 (pip install boto3)") from None
+            self.check()  # boto3 is there, the URL names a bucket
+            bucket, _, prefix = self.spec[len("s3://") :].partition("/")
+            store = Boto3ArtifactStore(bucket)
+            return _Prefixed(store, prefix.strip("/")) if prefix.strip("/") else store
         path = Path(self.spec).expanduser()
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -167,6 +238,23 @@ class ArtifactLocation:
         if not os.access(path, os.W_OK):
             raise UserError(f"artifacts: {path} is not writable")
         return FileSystemArtifactStore(str(path))
+
+
+class _Prefixed:
+    """An artifact store whose keys live under ``prefix/`` (``s3://bucket/prefix``); the artifact
+    ids recorded in the database stay plain."""
+
+    def __init__(self, store: Any, prefix: str) -> None:
+        self.store, self.prefix = store, prefix
+
+    def open_reader(self, artifact_id: str) -> BinaryIO:
+        return self.store.open_reader(f"{self.prefix}/{artifact_id}")
+
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+        self.store.write(f"{self.prefix}/{artifact_id}", content_body)
+
+    def remove(self, artifact_id: str) -> None:
+        self.store.remove(f"{self.prefix}/{artifact_id}")
 
 
 def resolve_artifacts(artifacts: str | None, url: str) -> ArtifactLocation:

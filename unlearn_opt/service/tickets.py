@@ -23,19 +23,13 @@ from typing import Any
 import optuna
 import sqlalchemy
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import RDBStorage
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.storages._rdb.models import TrialModel
 from optuna.trial import TrialState
 
+from unlearn_opt.service.attrs import rdb_backend
+
 SAME_PARAMS_RETRIES = 2  # a failed trial is retried with its parameters this many times
-
-
-def _backend(storage: object) -> RDBStorage:
-    backend = getattr(storage, "_backend", storage)  # Optuna wraps the RDBStorage in a cache
-    if not isinstance(backend, RDBStorage):
-        raise TypeError(f"tickets need an RDBStorage, not {type(backend).__name__}")
-    return backend
 
 
 def _move(storage: object, trial_id: int, *, old: TrialState, new: TrialState) -> bool:
@@ -49,7 +43,7 @@ def _move(storage: object, trial_id: int, *, old: TrialState, new: TrialState) -
     if new.is_finished():
         values["datetime_complete"] = now
     stmt = sqlalchemy.update(t).where(t.c.trial_id == trial_id, t.c.state == old).values(**values)
-    with _backend(storage).engine.begin() as conn:
+    with rdb_backend(storage).engine.begin() as conn:
         return conn.execute(stmt).rowcount == 1
 
 
@@ -60,10 +54,25 @@ def pop(study: optuna.Study, trial_id: int) -> bool:
         storage.record_heartbeat(trial_id)
     if not _move(storage, trial_id, old=TrialState.WAITING, new=TrialState.RUNNING):
         return False
-    # Optuna's storage cache must know the trial before parameters are set on it (ask() gets
-    # this by reading the WAITING trials; here the board found the ticket).
-    storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,))
+    _cache_trial(storage, study._study_id, trial_id)
     return True
+
+
+def _cache_trial(storage: object, study_id: int, trial_id: int) -> None:
+    """Optuna's storage cache must know a trial before parameters are set on it (``ask()`` gets
+    this by reading every unfinished trial of the study, all the WAITING tickets included, which
+    costs milliseconds per hundred tickets). Here only the popped trial is read and registered, as
+    unfinished, so the cache re-reads it when it next reads the study."""
+    add = getattr(storage, "_add_trials_to_cache", None)
+    studies = getattr(storage, "_studies", None)
+    lock = getattr(storage, "_lock", None)
+    if add is None or studies is None or lock is None or study_id not in studies:  # another Optuna: the slow, public way
+        storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))  # type: ignore[attr-defined]
+        return
+    frozen = rdb_backend(storage).get_trial(trial_id)
+    with lock:
+        add(study_id, [frozen])
+        studies[study_id].unfinished_trial_ids.add(trial_id)
 
 
 def finish(storage: object, trial_id: int, state: TrialState) -> bool:
@@ -147,8 +156,7 @@ class Heartbeat:
                 continue
 
     def __enter__(self) -> Heartbeat:
-        self.storage.record_heartbeat(self.trial_id)
-        self._thread.start()
+        self._thread.start()  # the first beat was recorded by pop()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -158,6 +166,7 @@ class Heartbeat:
 
 @contextmanager
 def heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
+    """Heartbeats for a trial that ``pop`` has just given this process."""
     storage = study._storage
     if isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage):
         interval = storage.get_heartbeat_interval()

@@ -54,6 +54,7 @@ from unlearn_opt.service.originals import (
     store_model,
     train_model,
 )
+from unlearn_opt.service.outage import TRANSIENT_TYPES, Outage, is_transient, retrying
 from unlearn_opt.service.storage import ArtifactLocation
 from unlearn_opt.spec import Spec
 
@@ -123,6 +124,8 @@ class Worker:
         self._ws: Workspace | None = None
         self._last_sweep = 0.0
         self._view: OriginalsView | None = None  # kept once every original is trained
+        self._originals_board: StudyBoard | None = None
+        self._last_view: tuple[StudyBoard, OriginalsView] | None = None
 
     # ------------------------------------------------------------ set-up
 
@@ -152,10 +155,22 @@ class Worker:
         previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
         for s in previous:
             signal.signal(s, self._interrupt)
+        outage = Outage(sleep=self._interruptible_sleep)
         try:
             while self._stop_signal is None and (self.max_trials is None or self.trials_done < self.max_trials):
-                if not self.step():
-                    break
+                try:
+                    if not self.step():
+                        break
+                except TRANSIENT_TYPES as exc:
+                    if not is_transient(exc):
+                        raise
+                    waited = outage.wait(exc)  # re-raises once the outage lasts too long
+                    self._say(f"database unreachable for {waited:.0f} s ({_first_line(exc)}); retrying")
+                    self._forget_view()
+                    continue
+                lasted = outage.over()
+                if lasted is not None:
+                    self._say(f"database back after {lasted:.0f} s")
         except Interrupted:
             pass
         finally:
@@ -170,6 +185,10 @@ class Worker:
         if self._interruptible:
             self._interruptible = False
             raise Interrupted(self._stop_signal)
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        with self.interruptible():
+            time.sleep(seconds)
 
     @contextmanager
     def interruptible(self) -> Iterator[None]:
@@ -190,26 +209,38 @@ class Worker:
         self._last_sweep = time.monotonic()
         for study in (self.originals, *self.studies.values()):
             if tickets.fail_stale(study):
-                self._view = None
+                self._forget_view()
 
     def states(self) -> list[StudyState]:
-        boards = read_board(self.storage, (st._study_id for st in self.studies.values()))
+        """Every tuning study's board, from one query that also reads the originals study's board."""
+        ids = [st._study_id for st in (*self.studies.values(), self.originals)]
+        boards = read_board(self.storage, ids)
+        self._originals_board = boards[self.originals._study_id]
         return [StudyState(key, study, boards[study._study_id]) for key, study in self.studies.items()]
 
     def originals_view(self) -> OriginalsView:
-        """The originals study; once all are trained it cannot change, so it is read no more."""
+        """The originals study, read again only when its board (states, tickets) has changed since
+        the last read; once all are trained it cannot change, so it is read no more."""
         if self._view is not None:
             return self._view
+        board = self._originals_board
+        if self._last_view is not None and board is not None and board == self._last_view[0]:
+            return self._last_view[1]
         view = OriginalsView.read(self.originals)
+        self._last_view = (board, view) if board is not None else None
         if view.all_done(self.exp.models_needed()):
             self._view = view
         return view
 
+    def _forget_view(self) -> None:
+        """Our own change to the originals study (or an outage): read it afresh next time."""
+        self._view = self._last_view = None
+
     def step(self) -> bool:
         """Do one piece of work, or wait a moment; False when everything is done."""
         self.sweep()
-        view = self.originals_view()
         states = self.states()
+        view = self.originals_view()
         n = self.spec.n_trials
         if all(s.board.complete >= n for s in states) and view.all_done(self.exp.models_needed()):
             self._close_leftovers(states, view)
@@ -249,7 +280,7 @@ class Worker:
             if key not in view.complete and key not in queued:
                 self.originals.enqueue_trial({}, user_attrs={"kind": kind, "width": width, "sparsity": sparsity})
                 self._say(f"re-queued the lost ticket of {kind} w={width:g} s={sparsity:g}")
-                self._view = None
+                self._forget_view()
                 repaired = True
         return repaired
 
@@ -273,7 +304,7 @@ class Worker:
         if is_duplicate(self.originals, ticket._trial_id):
             self.storage.set_trial_user_attr(ticket._trial_id, "surplus", True)
             tickets.finish(self.storage, ticket._trial_id, TrialState.PRUNED)
-            self._view = None
+            self._forget_view()
             return True
         trial = optuna.Trial(self.originals, ticket._trial_id)
         trial.set_user_attr("worker", self.id)
@@ -285,7 +316,7 @@ class Worker:
                     if sparsity > 0:
                         self._ensure_original(width, 0.0, OriginalsView.read(self.originals))
                     model, record = train_model(self.ws, key)
-                store_model(self.originals, trial, key, model, record, self.store)
+                retrying(lambda: store_model(self.originals, trial, key, model, record, self.store), sleep=self._interruptible_sleep)
         except Interrupted:
             self._fail(self.originals, trial, "interrupted", requeue={}, count_retry=False)
             raise
@@ -316,7 +347,7 @@ class Worker:
             install(self.ws, trial, self.store)
         except CheckpointError as exc:  # never a silently wrong model: retrain it, fail this trial
             retrain_corrupt(self.originals, trial, exc.artifact_id)
-            self._view = None
+            self._forget_view()
             raise
 
     # ------------------------------------------------------------ tuning trials
@@ -349,8 +380,10 @@ class Worker:
                     metrics = self.ws.run_trial(
                         width=key.width, sparsity=key.sparsity, method=key.method, goal=key.goal, params=params
                     )
-                set_user_attrs(self.storage, ticket.trial_id, {k: v for k, v in metrics.items() if not k.startswith("objective_")})
-            study.tell(trial, [metrics["objective_1"], metrics["objective_2"]])
+                retrying(lambda: set_user_attrs(
+                    self.storage, ticket.trial_id, {k: v for k, v in metrics.items() if not k.startswith("objective_")}
+                ), sleep=self._interruptible_sleep)  # fmt: skip
+            retrying(lambda: study.tell(trial, [metrics["objective_1"], metrics["objective_2"]]), sleep=self._interruptible_sleep)
         except Interrupted:
             self._fail(study, trial, "interrupted", requeue=params, count_retry=False)
             raise
@@ -376,7 +409,7 @@ class Worker:
     ) -> None:
         """FAIL with the error recorded, and a replacement ticket (see ``tickets.fail_and_requeue``)."""
         tickets.fail_and_requeue(study, trial._trial_id, error, params=requeue, count_retry=count_retry)
-        self._view = None
+        self._forget_view()
 
     def _count_failure(self, exc: BaseException) -> None:
         self._failures_in_a_row += 1
@@ -385,6 +418,12 @@ class Worker:
             raise RuntimeError(
                 f"{MAX_CONSECUTIVE_FAILURES} trials in a row failed on this worker (last: {type(exc).__name__}: {exc})"
             )
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0]}" if text else type(cause).__name__
 
 
 def run_worker(
@@ -396,5 +435,5 @@ def run_worker(
     max_trials: int | None = None,
 ) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    worker = Worker(storage=storage, experiment=experiment, artifacts=artifacts, device=device, max_trials=max_trials)
+    worker = retrying(lambda: Worker(storage=storage, experiment=experiment, artifacts=artifacts, device=device, max_trials=max_trials))
     return worker.run()
