@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import itertools
+import os
 import re
+import shutil
 from pathlib import Path
 
 import optuna
@@ -134,6 +136,30 @@ def test_decision_regions_on_selected_trials(finished: Path) -> None:
     assert row["lambda"] == 0.4 and row["delta"] == 0.5
     assert 0.0 <= row["c_prox"] <= 1.0 and 0.0 <= row["s_far"] <= 1.0
     assert len(row["plane"]["original"]) == row["plane"]["steps"]
+
+
+def test_report_after_regions_has_findings_regions_and_images(finished: Path) -> None:
+    """Runs after test_decision_regions_on_selected_trials (module order): the stored scores reach
+    regions.csv, findings.md names every claim, and --images writes PNGs (Chromium needed)."""
+    images = shutil.which("chromium") is not None
+    if not images and os.environ.get("CI") == "true":
+        pytest.fail("chromium must be installed under CI (.ci/run installs it)")
+    args = ["report", "tiny", "--out", "rep2", "--no-dashboard", *(["--images"] if images else [])]
+    out = run_cli(*args, cwd=finished)
+    assert out.returncode == 0, out.stderr
+    rep = finished / "rep2"
+    regions = read_csv(rep / "regions.csv")
+    assert {r["study"] for r in regions} == {"tiny/w0.25/scrub/privacy", "tiny/w0.25/l1_sparse/privacy",
+                                             "tiny/w1/scrub/privacy", "tiny/w1/l1_sparse/privacy"}  # fmt: skip
+    assert all(r["lambda"] == "0.4" and r["delta"] == "0.5" and "plane" not in r for r in regions)
+    text = (rep / "findings.md").read_text()
+    assert all(f"| ({c}) |" in text for c in "abcde")
+    page = (rep / "report.html").read_text()
+    assert 'id="findings"' in page and "change near F" in page
+    if images:
+        pngs = sorted(p.name for p in (rep / "figures").glob("*.png"))
+        assert {"originals.png", "regions.png", "selected-privacy.png", "pareto-scrub-privacy.png"} <= set(pngs)
+        assert all((rep / "figures" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 
 def test_decision_regions_fine_tuned_to_flip_f_changes_near_f() -> None:

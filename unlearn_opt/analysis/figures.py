@@ -110,3 +110,48 @@ def hypervolume_history(studies: Sequence[StudyResult]) -> go.Figure:
             fig.add_trace(trace)
     fig.update_layout(title="hypervolume against trial number", xaxis_title="trial", yaxis_title="hypervolume", **LAYOUT)
     return fig
+
+
+def regions_vs_width(regions: Sequence[dict[str, Any]], *, sparsity: float = 0.0) -> go.Figure:
+    """C_prox (change near F) and S_far (sameness far from F) of the selected points against
+    width, a line per (method, goal), mean over λ."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("C_prox(δ): change near F", "S_far(δ): same far from F"))
+    picked = [r for r in regions if r["sparsity"] == sparsity]
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+    methods = sorted({r["method"] for r in picked})
+    for mi, method in enumerate(methods):
+        for goal, dash in (("privacy", "solid"), ("bias_removal", "dash")):
+            widths = sorted({r["width"] for r in picked if r["method"] == method and r["goal"] == goal})
+            if not widths:
+                continue
+            for col, metric in ((1, "c_prox"), (2, "s_far")):
+                ys = [sum(r[metric] for r in picked if r["method"] == method and r["goal"] == goal and r["width"] == w)
+                      / sum(1 for r in picked if r["method"] == method and r["goal"] == goal and r["width"] == w) for w in widths]  # fmt: skip
+                fig.add_trace(go.Scatter(x=widths, y=ys, mode="lines+markers", name=f"{method} ({goal})",
+                                         legendgroup=f"{method}{goal}", showlegend=col == 1,
+                                         line={"color": palette[mi % len(palette)], "dash": dash}), row=1, col=col)  # fmt: skip
+    fig.update_xaxes(type="log", title_text="width")
+    fig.update_layout(title=f"decision regions of the selected points (sparsity {sparsity:g}, mean over λ)", height=400, **LAYOUT)
+    return fig
+
+
+def sparsity_effect(rows: Sequence[dict[str, Any]], *, goal: str = "privacy") -> go.Figure:
+    """Prune-then-unlearn: |E_F − E_F(retrain)| and test error of the selected points against
+    sparsity, a line per (method, width), mean over λ."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("|E_F − E_F(retrain)|", "test error"))
+    picked = [r for r in rows if r["goal"] == goal and r.get("trial_number") is not None and r.get("retrain_forget_error") is not None]
+    colors = width_colors([r["width"] for r in picked]) if picked else {}
+    symbols = ["circle", "square", "diamond", "x", "triangle-up"]
+    for mi, method in enumerate(sorted({r["method"] for r in picked})):
+        for w in sorted(colors):
+            pts = [r for r in picked if r["method"] == method and r["width"] == w]
+            xs = sorted({r["sparsity"] for r in pts})
+            for col, value in ((1, lambda r: abs(r["forget_error"] - r["retrain_forget_error"])), (2, lambda r: r["test_error"])):
+                ys = [sum(value(r) for r in pts if r["sparsity"] == s) / sum(1 for r in pts if r["sparsity"] == s) for s in xs]
+                fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=f"{method} w={w:g}",
+                                         legendgroup=f"{method}{w}", showlegend=col == 1,
+                                         marker={"symbol": symbols[mi % len(symbols)], "size": 8},
+                                         line={"color": colors[w]}), row=1, col=col)  # fmt: skip
+    fig.update_xaxes(title_text="sparsity (fraction of conv weights pruned)")
+    fig.update_layout(title=f"prune, then unlearn ({goal}; selected points, mean over λ)", height=420, **LAYOUT)
+    return fig

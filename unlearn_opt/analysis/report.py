@@ -14,8 +14,17 @@ import plotly.graph_objects as go
 from optuna_dashboard import save_note, save_plotly_graph_object
 
 from unlearn_opt.analysis.collect import ExperimentResults, pareto_rows, read_results, selection_rows
-from unlearn_opt.analysis.figures import hypervolume_history, originals_vs_width, pareto_front, selected_vs_width
+from unlearn_opt.analysis.figures import (
+    hypervolume_history,
+    originals_vs_width,
+    pareto_front,
+    regions_vs_width,
+    selected_vs_width,
+    sparsity_effect,
+)
+from unlearn_opt.analysis.findings import findings, to_json, to_markdown
 from unlearn_opt.analysis.regions import plane_figure, stored_regions
+from unlearn_opt.errors import UserError
 from unlearn_opt.service.experiment import load_experiment
 from unlearn_opt.service.storage import open_storage
 
@@ -83,8 +92,10 @@ class _Page:
 
 
 def write_report(*, storage_url: str | None, experiment: str, out_dir: str | Path, artifacts: str | None = None,
-                 save_to_dashboard: bool = True) -> Path:  # fmt: skip
-    """Write the report of ``experiment`` into ``out_dir``; returns the HTML path."""
+                 save_to_dashboard: bool = True, images: bool = False) -> Path:  # fmt: skip
+    """Write the report of ``experiment`` into ``out_dir``: selection.csv, pareto.csv,
+    regions.csv, findings.md/.json, report.html (and the main figures as PNG under figures/
+    with ``images``); returns the HTML path."""
     storage = open_storage(storage_url)
     exp = load_experiment(storage, experiment)
     res = read_results(storage, exp)
@@ -93,6 +104,12 @@ def write_report(*, storage_url: str | None, experiment: str, out_dir: str | Pat
     sel = selection_rows(res)
     write_csv(out / "selection.csv", sel, SELECTION_LEAD)
     write_csv(out / "pareto.csv", pareto_rows(res), SELECTION_LEAD[:7])
+    regions = region_rows(res)
+    write_csv(out / "regions.csv", regions, ["study", "width", "sparsity", "method", "goal", "lambda", "trial_number"])
+    found = findings(sel, res.originals, regions, methods=exp.spec.methods, corrupt_labels=exp.spec.forget.corrupt_labels)
+    (out / "findings.md").write_text(to_markdown(found), encoding="utf-8")
+    (out / "findings.json").write_text(to_json(found), encoding="utf-8")
+    static: dict[str, go.Figure] = {}
 
     page = _Page(f"unlearn-opt report: {exp.name}")
     missing = res.missing()
@@ -106,15 +123,24 @@ def write_report(*, storage_url: str | None, experiment: str, out_dir: str | Pat
     else:
         page.raw("<p>Nothing: every study has its trials and every original is trained.</p>")
 
+    page.section("findings", "The papers' findings, checked on this experiment",
+                 "Definitions and thresholds: <code>unlearn_opt/analysis/findings.py</code>; tables in findings.md.")
+    page.raw(_table([{"claim": f"({f.claim})", "statement": f.statement,
+                      "here": {True: "holds", False: "does not hold", None: "cannot tell"}[f.holds], "numbers": f.summary}
+                     for f in found], ["claim", "statement", "here", "numbers"]))  # fmt: skip
+
     page.section("originals", "Original models against width")
     originals_fig = originals_vs_width(res)
     page.figure(originals_fig)
+    static["originals"] = originals_fig
 
     page.section("pareto-fronts", "Pareto fronts", "Objective 1 against validation error, all widths overlaid; faint points are all COMPLETE trials.")
     dashboard_figs: dict[str, list[go.Figure]] = {}
     for (sparsity, method, goal), studies in sorted(_groups(res).items()):
         fig = pareto_front(studies, title=f"{method} — {goal}" + (f" (sparsity {sparsity:g})" if exp.spec.sparse else ""))
         page.figure(fig)
+        if sparsity == 0.0:
+            static[f"pareto-{method}-{goal}"] = fig
         for s in studies:
             dashboard_figs.setdefault(s.name, []).append(fig)
 
@@ -124,9 +150,18 @@ def write_report(*, storage_url: str | None, experiment: str, out_dir: str | Pat
         for sparsity in sorted(exp.spec.sparsities):
             fig = selected_vs_width(sel, goal=goal, sparsity=sparsity)
             page.figure(fig)
+            if sparsity == 0.0:
+                static[f"selected-{goal}"] = fig
             for s in res.studies:
                 if s.key.goal == goal and s.key.sparsity == sparsity:
                     dashboard_figs.setdefault(s.name, []).append(fig)
+
+    if exp.spec.sparse:
+        page.section("sparsity", "Prune, then unlearn")
+        for goal in exp.spec.goals:
+            fig = sparsity_effect(sel, goal=goal)
+            page.figure(fig)
+            static[f"sparsity-{goal}"] = fig
 
     page.section("hypervolume", "Hypervolume against trials", "Flat curves mean the search has converged.")
     page.figure(hypervolume_history(res.studies))
@@ -141,8 +176,10 @@ def write_report(*, storage_url: str | None, experiment: str, out_dir: str | Pat
                           "original_train_error", "original_test_error", "retrain_forget_error"]))  # fmt: skip
 
     page.section("decision-regions", "Decision regions")
-    regions = [r for s in res.studies for r in stored_regions(s)]
     if regions:
+        regions_fig = regions_vs_width(regions)
+        page.figure(regions_fig)
+        static["regions"] = regions_fig
         page.raw(_table(regions, ["study", "lambda", "trial_number", "delta", "c_prox", "s_far"]))
         for s in res.studies:
             for r in stored_regions(s):
@@ -153,9 +190,33 @@ def write_report(*, storage_url: str | None, experiment: str, out_dir: str | Pat
 
     path = out / "report.html"
     path.write_text(page.render(), encoding="utf-8")
+    if images:
+        write_images(static, out / "figures")
     if save_to_dashboard:
         _save_to_dashboard(res, sel, dashboard_figs)
     return path
+
+
+def region_rows(res: ExperimentResults) -> list[dict[str, Any]]:
+    """The stored decision-region scores, one row per (study, λ, δ), without the plane grids."""
+    return [{"study": s.name, "width": s.key.width, "sparsity": s.key.sparsity, "method": s.key.method, "goal": s.key.goal,
+             **{k: v for k, v in r.items() if k not in ("study", "plane")}}
+            for s in res.studies for r in stored_regions(s)]  # fmt: skip
+
+
+def write_images(figures: dict[str, go.Figure], folder: Path) -> None:
+    """Each figure as a PNG (plotly + kaleido, which drives a local Chrome/Chromium)."""
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        raise UserError("report --images needs kaleido: pip install 'unlearn-opt[images]'") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, fig in figures.items():
+        try:
+            fig.write_image(folder / f"{name}.png", width=1400 if "selected" in name else 900, height=int(fig.layout.height or 500), scale=1)
+        except Exception as exc:  # noqa: BLE001 - kaleido's errors (no browser) become one line
+            raise UserError(f"report --images: could not render {name}.png ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                            "kaleido needs Chrome or Chromium (set BROWSER_PATH)") from None
 
 
 def _save_to_dashboard(res: ExperimentResults, sel: list[dict[str, Any]], figs: dict[str, list[go.Figure]]) -> None:

@@ -17,15 +17,18 @@ from unlearn_opt.cli.service import _quiet_optuna, artifacts_option, storage_opt
 @artifacts_option
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Folder (default reports/EXPERIMENT).")
 @click.option("--no-dashboard", is_flag=True, help="Do not save figures and notes on the studies.")
-def report_command(experiment: str, storage: str | None, artifacts: str | None, out: str | None, no_dashboard: bool) -> None:
-    """Write selection.csv, pareto.csv and report.html; save figures for the dashboard."""
+@click.option("--images", is_flag=True, help="Also write the main figures as PNG under OUT/figures (needs kaleido and Chromium).")
+def report_command(experiment: str, storage: str | None, artifacts: str | None, out: str | None, no_dashboard: bool,
+                   images: bool) -> None:  # fmt: skip
+    """Write selection.csv, pareto.csv, regions.csv, findings.md and report.html; save figures
+    for the dashboard."""
     from unlearn_opt.analysis.report import write_report
 
     _quiet_optuna()
     folder = Path(out) if out else Path("reports") / experiment
     path = write_report(storage_url=storage, experiment=experiment, out_dir=folder, artifacts=artifacts,
-                        save_to_dashboard=not no_dashboard)  # fmt: skip
-    click.echo(f"wrote {folder / 'selection.csv'}, {folder / 'pareto.csv'} and {path}")
+                        save_to_dashboard=not no_dashboard, images=images)  # fmt: skip
+    click.echo(f"wrote {folder / 'selection.csv'}, {folder / 'pareto.csv'}, {folder / 'findings.md'} and {path}")
 
 
 @click.command("decision-regions")

@@ -1,0 +1,200 @@
+"""Do the papers' findings hold in this experiment? Each check reads the selected points
+(``selection_rows``), the originals and the stored decision-region scores, and returns its numbers
+and a verdict (True, False, or None when the experiment cannot tell).
+
+Under-/over-parameterized: the dense original's train error is above / at most 0.5 %.
+
+- (a) trade-off: J_T = λ·g + (1 − λ)·E_T of the selected points (the paper's J_λ with the test
+  error in place of the validation error, g = privacy_gap or 1 − E_F), averaged over the
+  methods; holds if the over-parameterized widths' mean is lower at every λ, for both goals.
+- (b) bias removal at large widths: the selected E_F of scrub and neggrad (which use F) against
+  l1_sparse (R only), mean over λ and over-parameterized widths; holds if both exceed it by 0.1.
+- (c) the originals' |E_F − E_Ft|: holds if every under-parameterized original's gap is at most
+  0.05 (small: the model never memorized F).
+- (d) decision regions: locality = C_prox + S_far − 1 (change near F, sameness far away) of the
+  selected points; holds if S_far ≥ 0.9 everywhere and the mean locality of the
+  over-parameterized widths is higher than that of the under-parameterized ones.
+- (e) prune-then-unlearn: |E_F − E_F(retrain)| of the selected finetune and l1_sparse points
+  (privacy goal, over-parameterized widths, mean over λ); holds if it is lower at the highest
+  sparsity than dense, for both methods.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from unlearn_opt.engine.workspace import OVERPARAMETERIZED_TRAIN_ERROR
+
+F_METHODS = ("scrub", "neggrad")
+MARGIN_B = 0.1
+SMALL_GAP_C = 0.05
+S_FAR_MIN_D = 0.9
+
+
+@dataclass
+class Finding:
+    claim: str
+    statement: str
+    holds: bool | None
+    summary: str
+    table: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    vals = [float(v) for v in values if v is not None]
+    return statistics.fmean(vals) if vals else None
+
+
+def _done(rows: Sequence[dict[str, Any]], **match: Any) -> list[dict[str, Any]]:
+    return [r for r in rows if r.get("trial_number") is not None and all(r[k] == v for k, v in match.items())]
+
+
+def regimes(originals: dict[tuple[str, float, float], dict[str, Any]]) -> dict[float, str]:
+    """width → "under" or "over", from the dense original's train error."""
+    return {
+        k[1]: "over" if v["train_error"] <= OVERPARAMETERIZED_TRAIN_ERROR else "under"
+        for k, v in originals.items()
+        if k[0] == "original" and k[2] == 0.0
+    }
+
+
+def j_test(row: dict[str, Any]) -> float:
+    """λ·g + (1 − λ)·E_T of a selected row."""
+    g = row["privacy_gap"] if row["goal"] == "privacy" else 1.0 - row["forget_error"]
+    return row["lambda"] * g + (1 - row["lambda"]) * row["test_error"]
+
+
+def _fmt(v: float | None) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
+def claim_a(rows: Sequence[dict[str, Any]], regime: dict[float, str], methods: Sequence[str]) -> Finding:
+    table, verdicts, parts = [], [], []
+    for goal in sorted({r["goal"] for r in rows}):
+        for lam in sorted({r["lambda"] for r in rows}):
+            by_width = {}
+            for w in sorted(regime):
+                picked = [r for r in _done(rows, goal=goal, sparsity=0.0, width=w, **{"lambda": lam}) if r["method"] in methods]
+                by_width[w] = _mean(j_test(r) for r in picked)
+                table.append({"goal": goal, "lambda": lam, "width": w, "regime": regime[w], "mean_J_test": by_width[w]})
+            under = _mean(v for w, v in by_width.items() if regime[w] == "under")
+            over = _mean(v for w, v in by_width.items() if regime[w] == "over")
+            if under is not None and over is not None:
+                verdicts.append(over < under)
+                parts.append(f"{goal} λ={lam:g}: under {under:.3f}, over {over:.3f}")
+    return Finding("a", "Over-parameterized widths reach a better trade-off between the goal and test error.",
+                   all(verdicts) if verdicts else None, "; ".join(parts), table)  # fmt: skip
+
+
+def claim_b(rows: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding:
+    over = [w for w, g in regime.items() if g == "over"]
+    table = []
+    for w in sorted(regime):
+        for method in (*F_METHODS, "l1_sparse", "finetune"):
+            picked = [r for r in _done(rows, goal="bias_removal", sparsity=0.0, width=w) if r["method"] == method]
+            if picked:
+                table.append({"width": w, "regime": regime[w], "method": method,
+                              "forget_error": _mean(r["forget_error"] for r in picked),
+                              "test_error": _mean(r["test_error"] for r in picked)})  # fmt: skip
+    means = {m: _mean(t["forget_error"] for t in table if t["method"] == m and t["width"] in over) for m in (*F_METHODS, "l1_sparse")}
+    if any(v is None for v in means.values()):
+        return Finding("b", "For bias removal at large widths, scrub and neggrad succeed where l1_sparse fails.",
+                       None, "needs bias_removal studies of scrub, neggrad and l1_sparse at over-parameterized widths", table)  # fmt: skip
+    holds = all(means[m] >= means["l1_sparse"] + MARGIN_B for m in F_METHODS)  # type: ignore[operator]
+    summary = ", ".join(f"{m} E_F {_fmt(v)}" for m, v in means.items()) + " (mean over λ and over-parameterized widths)"
+    return Finding("b", "For bias removal at large widths, scrub and neggrad succeed where l1_sparse fails.", holds, summary, table)
+
+
+def claim_c(originals: dict[tuple[str, float, float], dict[str, Any]], regime: dict[float, str], *,
+            corrupt_labels: bool = False) -> Finding:  # fmt: skip
+    statement = "Under-parameterized originals already have a small forget/forget-test gap."
+    if corrupt_labels:  # E_F against the corrupted labels, E_Ft against true ones: not a privacy gap
+        return Finding("c", statement, None, "not a privacy experiment: the forget set's labels are corrupted")
+    table = []
+    for w in sorted(regime):
+        o = originals[("original", w, 0.0)]
+        r = originals.get(("retrain", w, 0.0), {})
+        table.append({"width": w, "regime": regime[w], "train_error": o["train_error"], "forget_error": o["forget_error"],
+                      "forget_test_error": o["forget_test_error"], "privacy_gap": o["privacy_gap"],
+                      "retrain_privacy_gap": r.get("privacy_gap")})  # fmt: skip
+    under = [t["privacy_gap"] for t in table if t["regime"] == "under"]
+    over = [t["privacy_gap"] for t in table if t["regime"] == "over"]
+    holds = all(g <= SMALL_GAP_C for g in under) if under else None
+    summary = f"original |E_F − E_Ft|: under-parameterized {', '.join(_fmt(g) for g in under) or '—'}; over-parameterized {', '.join(_fmt(g) for g in over) or '—'}"
+    return Finding("c", statement, holds, summary, table)
+
+
+def claim_d(regions: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding:
+    """``regions``: rows with width, sparsity, method, goal, c_prox, s_far."""
+    table = []
+    for w in sorted(regime):
+        picked = [r for r in regions if r["width"] == w and r["sparsity"] == 0.0]
+        if picked:
+            c, s = _mean(r["c_prox"] for r in picked), _mean(r["s_far"] for r in picked)
+            table.append({"width": w, "regime": regime[w], "c_prox": c, "s_far": s, "locality": c + s - 1})  # type: ignore[operator]
+    under = _mean(t["locality"] for t in table if t["regime"] == "under")
+    over = _mean(t["locality"] for t in table if t["regime"] == "over")
+    statement = "Decision regions change near F and stay the same far from it, more so at large widths."
+    if under is None or over is None:
+        return Finding("d", statement, None, "needs `unlearn-opt decision-regions` at under- and over-parameterized widths", table)
+    holds = over > under and all(t["s_far"] >= S_FAR_MIN_D for t in table)
+    summary = (f"mean C_prox + S_far − 1: under {under:.3f}, over {over:.3f}; "
+               f"S_far from {min(t['s_far'] for t in table):.3f} to {max(t['s_far'] for t in table):.3f}")  # fmt: skip
+    return Finding("d", statement, holds, summary, table)
+
+
+def claim_e(rows: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding:
+    over = {w for w, g in regime.items() if g == "over"}
+    sparsities = sorted({r["sparsity"] for r in rows})
+    table, verdicts, parts = [], [], []
+    statement = "Prune-then-unlearn brings finetune and l1_sparse closer to retraining (the sparsity paper)."
+    for method in ("finetune", "l1_sparse"):
+        gaps = {}
+        for s in sparsities:
+            picked = [r for r in _done(rows, goal="privacy", sparsity=s, method=method) if r["width"] in over]
+            gaps[s] = _mean(abs(r["forget_error"] - r["retrain_forget_error"]) for r in picked if r.get("retrain_forget_error") is not None)
+            table.append({"method": method, "sparsity": s, "gap_to_retrain_forget_error": gaps[s],
+                          "test_error": _mean(r["test_error"] for r in picked),
+                          "privacy_gap": _mean(r["privacy_gap"] for r in picked)})  # fmt: skip
+        if len(sparsities) > 1 and gaps[sparsities[0]] is not None and gaps[sparsities[-1]] is not None:
+            verdicts.append(gaps[sparsities[-1]] < gaps[sparsities[0]])  # type: ignore[operator]
+            parts.append(f"{method}: " + ", ".join(f"s={s:g} {_fmt(g)}" for s, g in gaps.items()))
+    if not verdicts:
+        return Finding("e", statement, None, "needs finetune and l1_sparse privacy studies at several sparsities", table)
+    return Finding("e", statement, all(verdicts), "|E_F − E_F(retrain)|, " + "; ".join(parts), table)
+
+
+def findings(rows: Sequence[dict[str, Any]], originals: dict[tuple[str, float, float], dict[str, Any]],
+             regions: Sequence[dict[str, Any]], *, methods: Sequence[str], corrupt_labels: bool = False) -> list[Finding]:  # fmt: skip
+    """Every check, in order (a)–(e). With ``corrupt_labels`` (a bias-removal experiment) the
+    originals' E_F − E_Ft is no privacy gap, so (c) is not checked."""
+    regime = regimes(originals)
+    base = [m for m in methods if m in ("scrub", "neggrad", "l1_sparse")] or list(methods)
+    return [claim_a(rows, regime, base), claim_b(rows, regime), claim_c(originals, regime, corrupt_labels=corrupt_labels),
+            claim_d(regions, regime), claim_e(rows, regime)]  # fmt: skip
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def to_markdown(found: Sequence[Finding]) -> str:
+    word = {True: "holds", False: "does not hold", None: "cannot tell"}
+    lines = ["| claim | statement | here | numbers |", "|---|---|---|---|"]
+    lines += [f"| ({f.claim}) | {_cell(f.statement)} | **{word[f.holds]}** | {_cell(f.summary)} |" for f in found]
+    for f in found:
+        if not f.table:
+            continue
+        cols = list(f.table[0])
+        lines += ["", f"### ({f.claim}) {f.statement}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for row in f.table:
+            lines.append("| " + " | ".join(_fmt(v) if isinstance(v, float) else str(v) for v in row.values()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(found: Sequence[Finding]) -> str:
+    return json.dumps([asdict(f) for f in found], indent=1)
