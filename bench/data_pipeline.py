@@ -36,7 +36,7 @@ def main() -> None:
     ours = DeviceBatches(data, split="train", indices=torch.arange(n), batch_size=batch, augment=True, seed=0)
 
     def run_ours() -> None:
-        for xb, yb in ours:
+        for _batch in ours:
             pass
 
     transform = v2.Compose([v2.RandomCrop(32, padding=4), v2.RandomHorizontalFlip(),

@@ -66,8 +66,10 @@ def _run(url: str, artifacts: str, barrier: Any) -> None:
     worker.run()
 
 
-def _create(url: str, artifacts: str, n_trials: int) -> None:
-    spec = spec_from_dict({"name": "bench", "dataset": "synthetic", "architecture": "mlp", "widths": [1.0],
+def _create(url: str, artifacts: str, n_trials: int, studies: int = 1) -> None:
+    """An experiment of ``studies`` studies (one per width) with n_trials tickets each."""
+    spec = spec_from_dict({"name": "bench", "dataset": "synthetic", "architecture": "mlp",
+                           "widths": [float(i + 1) for i in range(studies)],
                            "methods": ["finetune"], "goals": ["privacy"], "n_trials": n_trials,
                            "synthetic": {"train_size": 200, "test_size": 100}, "forget": {"size": 10},
                            "sampler": {"name": "random"}})  # fmt: skip
@@ -76,20 +78,29 @@ def _create(url: str, artifacts: str, n_trials: int) -> None:
     create_experiment(spec, storage=open_storage(url, create=True), splits=splits, artifacts=ArtifactLocation(artifacts))
 
 
+def run_workers(url: str, artifacts: str, *, workers: int, n_trials: int, studies: int = 1) -> dict[str, Any]:
+    """Create the experiment (n_trials in all, split over ``studies``), run ``workers`` worker
+    processes until it is done; their exit codes and the seconds from the common start."""
+    _create(url, artifacts, n_trials // studies, studies)
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(workers + 1)
+    procs = [ctx.Process(target=_run, args=(url, artifacts, barrier)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for p in procs:
+        p.join()
+    return {"exit_codes": [p.exitcode for p in procs], "seconds": time.perf_counter() - start}
+
+
 def throughput(url: str, workers: int, n_trials: int) -> float:
     """Trials per second with ``workers`` processes until the study has n_trials COMPLETE."""
     with tempfile.TemporaryDirectory() as tmp:
-        _create(url, tmp, n_trials)
-        ctx = mp.get_context("spawn")
-        barrier = ctx.Barrier(workers + 1)
-        procs = [ctx.Process(target=_run, args=(url, tmp, barrier)) for _ in range(workers)]
-        for p in procs:
-            p.start()
-        barrier.wait()
-        start = time.perf_counter()
-        for p in procs:
-            p.join()
-        return n_trials / (time.perf_counter() - start)
+        result = run_workers(url, tmp, workers=workers, n_trials=n_trials)
+    if any(result["exit_codes"]):
+        raise RuntimeError(f"a worker failed: exit codes {result['exit_codes']}")
+    return n_trials / result["seconds"]
 
 
 def _postgres_db(admin: str) -> tuple[str, Any] | None:
