@@ -22,6 +22,23 @@ def test_quickstart_spec_loads() -> None:
     assert set(spec.goals) == {"privacy", "bias_removal"}
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "studies").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_spec_loads(path: Path) -> None:
+    assert load_spec(path).name == path.stem
+
+
+def test_results_specs_cover_the_study() -> None:
+    """docs/RESULTS.md: widths across the interpolation threshold, the three methods plus finetune,
+    both goals, a prune-then-unlearn axis; bias removal on a forget set with corrupted labels."""
+    sweep = load_spec(ROOT / "studies" / "digits-width-sweep.toml")
+    assert min(sweep.widths) <= 0.03 and max(sweep.widths) >= 1.0
+    assert set(sweep.methods) == {"scrub", "neggrad", "l1_sparse", "finetune"}
+    assert set(sweep.goals) == {"privacy", "bias_removal"} and sorted(sweep.sparsities) == [0.0, 0.5, 0.9]
+    bias = load_spec(ROOT / "studies" / "digits-bias-removal.toml")
+    assert list(bias.goals) == ["bias_removal"]
+    assert bias.forget.corrupt_labels and bias.widths == sweep.widths and bias.methods == sweep.methods
+
+
 def test_roundtrip_and_digest() -> None:
     spec = spec_from_dict({**BASE, "search": {"scrub": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}}}})
     again = spec_from_dict(spec.to_dict())
