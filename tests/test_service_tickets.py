@@ -12,6 +12,7 @@ from typing import Any
 
 import optuna
 import pytest
+import sqlalchemy
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
@@ -174,3 +175,73 @@ def test_a_popped_trial_takes_parameters_and_is_told(url: str) -> None:
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
     assert [t.values[1] for t in trials] == [0.0, 1.0, 2.0]
     assert all(t.values[0] == t.params["x"] for t in trials)
+
+
+def test_pop_records_the_heartbeat_and_attributes_with_the_move(url: str) -> None:
+    study = _new_study(url, 2)
+    first, second = (t._trial_id for t in study.get_trials())
+    assert tickets.pop(study, first, user_attrs={"worker": "host:1", "fixed_params": {"momentum": 0.9}})
+    assert not tickets.pop(study, first, user_attrs={"worker": "host:2"})  # taken: nothing written
+    trial = study._storage.get_trial(first)
+    assert trial.state == TrialState.RUNNING and trial.datetime_start is not None
+    assert trial.user_attrs == {"ticket": True, "worker": "host:1", "fixed_params": {"momentum": 0.9}}
+    backend = study._storage._backend
+    with backend.engine.connect() as conn:
+        beats = conn.execute(sqlalchemy.text("SELECT trial_id FROM trial_heartbeats")).scalars().all()
+    assert beats == [first]  # the first beat came with the pop: a process killed now leaves a stale trial
+    assert study._storage.get_trial(second).state == TrialState.WAITING
+
+
+def test_complete_is_tell_with_the_metrics(url: str) -> None:
+    """complete() stores what study.tell() and set_trial_user_attr() would: values (inf too),
+    state, datetimes, attributes; the sampler's after_trial hook sees the trial; a trial failed
+    meanwhile, or NaN values, are refused and nothing is written."""
+    study = _new_study(url, 4)
+    seen: list[tuple[int, TrialState, list[float] | None]] = []
+    study.sampler.after_trial = lambda st, t, state, values: seen.append((t.number, state, values))  # type: ignore[method-assign]
+    ids = [t._trial_id for t in study.get_trials()]
+    told = []
+    for i, trial_id in enumerate(ids[:2]):
+        assert tickets.pop(study, trial_id)
+        trial = optuna.Trial(study, trial_id)
+        x = trial.suggest_float("x", 0.0, 1.0)
+        tickets.complete(study, trial, [x, float("inf") if i else 0.5], user_attrs={"val_error": 0.5, "nested": [1, {"a": 2}]})
+        told.append(x)
+    trials = study.get_trials()  # through Optuna's cache, which had the popped trials as placeholders
+    assert [t.state for t in trials[:2]] == [TrialState.COMPLETE] * 2
+    assert [t.values for t in trials[:2]] == [[told[0], 0.5], [told[1], float("inf")]]
+    assert [t.params["x"] for t in trials[:2]] == told
+    assert all(t.user_attrs == {"ticket": True, "val_error": 0.5, "nested": [1, {"a": 2}]} for t in trials[:2])
+    assert all(t.datetime_complete is not None and t.datetime_complete >= t.datetime_start for t in trials[:2])
+    assert seen == [(0, TrialState.COMPLETE, [told[0], 0.5]), (1, TrialState.COMPLETE, [told[1], float("inf")])]
+    assert 0 in [t.number for t in study.best_trials]  # (x, inf) cannot dominate (x', 0.5)
+    stale = ids[2]
+    assert tickets.pop(study, stale)
+    trial = optuna.Trial(study, stale)
+    assert tickets.finish(study._storage, stale, TrialState.FAIL)  # another worker failed it as stale
+    with pytest.raises(UpdateFinishedTrialError):
+        tickets.complete(study, trial, [0.1, 0.1], user_attrs={"late": 1})
+    never_popped = optuna.Trial(study, ids[3])
+    with pytest.raises(ValueError):
+        tickets.complete(study, never_popped, [float("nan"), 0.1], user_attrs={})
+    with pytest.raises(UpdateFinishedTrialError):
+        tickets.complete(study, never_popped, [0.1, 0.1], user_attrs={"late": 1})  # still WAITING
+    after = study.get_trials()
+    assert after[2].state == TrialState.FAIL and "late" not in after[2].user_attrs and after[2].values is None
+    assert after[3].state == TrialState.WAITING and "late" not in after[3].user_attrs and after[3].values is None
+
+
+def test_pop_closes_a_surplus_ticket(url: str) -> None:
+    """n_trials = 2 and three tickets (two processes repaired at once): the ticket numbered after
+    two active ones is closed as PRUNED surplus, in the pop's transaction; once one of those two
+    has failed for good, it is a ticket like any other."""
+    study = _new_study(url, 3)
+    a, b, c = (t._trial_id for t in study.get_trials())
+    assert tickets.pop(study, a, n_trials=2)  # nothing ahead of it
+    assert tickets.pop(study, b, n_trials=2)  # one ahead
+    assert not tickets.pop(study, c, n_trials=2)  # two ahead: surplus
+    trial = study.get_trials()[2]
+    assert trial.state == TrialState.PRUNED and trial.user_attrs["surplus"] is True
+    study.enqueue_trial({})
+    assert tickets.finish(study._storage, b, TrialState.FAIL)
+    assert tickets.pop(study, study.get_trials()[3]._trial_id, n_trials=2)  # only a is ahead now

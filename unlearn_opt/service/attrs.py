@@ -27,20 +27,35 @@ def rdb_backend(storage: object) -> RDBStorage:
     return backend
 
 
+def lock_unfinished(conn: sqlalchemy.Connection, trial_id: int) -> None:
+    """Lock the trial's row (PostgreSQL; SQLite has one writer anyway) for the rest of the
+    transaction. Raises ``KeyError`` for an unknown trial, ``UpdateFinishedTrialError`` for a
+    finished one."""
+    trials = TrialModel.__table__
+    row = conn.execute(
+        sqlalchemy.select(trials.c.state, trials.c.number).where(trials.c.trial_id == trial_id).with_for_update()
+    ).one_or_none()
+    if row is None:
+        raise KeyError(f"no trial with trial_id {trial_id}")
+    if row.state.is_finished():
+        raise UpdateFinishedTrialError(f"Trial#{row.number} has already finished and can not be updated.")
+
+
+def write_attrs(conn: sqlalchemy.Connection, trial_id: int, attrs: Mapping[str, Any]) -> None:
+    """Every item as a user attribute of the trial (overwriting), inside the caller's transaction."""
+    if not attrs:
+        return
+    table = TrialUserAttributeModel.__table__
+    rows = [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)} for key, value in attrs.items()]
+    conn.execute(sqlalchemy.delete(table).where(table.c.trial_id == trial_id, table.c.key.in_(list(attrs))))
+    conn.execute(sqlalchemy.insert(table), rows)
+
+
 def set_user_attrs(storage: object, trial_id: int, attrs: Mapping[str, Any]) -> None:
     """``set_trial_user_attr(trial_id, key, value)`` for every item, in one transaction.
     Raises ``UpdateFinishedTrialError`` (nothing written) if the trial has finished."""
     if not attrs:
         return
-    trials, table = TrialModel.__table__, TrialUserAttributeModel.__table__
-    rows = [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)} for key, value in attrs.items()]
     with rdb_backend(storage).engine.begin() as conn:
-        state = conn.execute(
-            sqlalchemy.select(trials.c.state, trials.c.number).where(trials.c.trial_id == trial_id).with_for_update()
-        ).one_or_none()
-        if state is None:
-            raise KeyError(f"no trial with trial_id {trial_id}")
-        if state.state.is_finished():
-            raise UpdateFinishedTrialError(f"Trial#{state.number} has already finished and can not be updated.")
-        conn.execute(sqlalchemy.delete(table).where(table.c.trial_id == trial_id, table.c.key.in_(list(attrs))))
-        conn.execute(sqlalchemy.insert(table), rows)
+        lock_unfinished(conn, trial_id)
+        write_attrs(conn, trial_id, attrs)

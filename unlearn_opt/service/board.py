@@ -54,18 +54,3 @@ def read_board(storage: RDBStorage, study_ids: Iterable[int]) -> dict[int, Study
         board.waiting.sort()
     return out
 
-
-def is_surplus(storage: RDBStorage, study_id: int, ticket: Ticket, n_trials: int) -> bool:
-    """True when COMPLETE + (active tickets numbered below this one) already reach n_trials:
-    this ticket is one too many (left over by two processes repairing at once)."""
-    t = TrialModel.__table__
-    query = sqlalchemy.select(sqlalchemy.func.count()).where(
-        t.c.study_id == study_id,
-        sqlalchemy.or_(
-            t.c.state == TrialState.COMPLETE,
-            sqlalchemy.and_(t.c.state.in_([TrialState.RUNNING, TrialState.WAITING]), t.c.number < ticket.number),
-        ),
-    )
-    with storage.engine.connect() as conn:
-        ahead = int(conn.execute(query).scalar_one())
-    return ahead >= n_trials

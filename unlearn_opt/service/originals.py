@@ -19,7 +19,7 @@ from optuna.artifacts import download_artifact, upload_artifact
 from optuna.trial import FrozenTrial, TrialState
 
 from unlearn_opt.engine.workspace import OriginalRecord, Workspace, state_from_bytes, state_to_bytes
-from unlearn_opt.service.attrs import set_user_attrs
+from unlearn_opt.service import tickets
 
 ModelKey = tuple[str, float, float]  # (kind, width, sparsity)
 CORRUPT_ATTR = "corrupt_artifacts"  # on the originals study: checkpoints that failed their checksum
@@ -132,8 +132,7 @@ def store_model(
         "overparameterized": record.overparameterized,
         "train_seconds": record.train_seconds,
     }
-    set_user_attrs(study._storage, trial._trial_id, attrs)
-    study.tell(trial, record.test_error)
+    tickets.complete(study, trial, [record.test_error], user_attrs=attrs)
 
 
 def train_and_store(

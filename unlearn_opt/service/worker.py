@@ -40,8 +40,7 @@ from unlearn_opt.engine.workspace import Workspace
 from unlearn_opt.errors import UserError
 from unlearn_opt.methods import distributions, resolved_space
 from unlearn_opt.service import tickets
-from unlearn_opt.service.attrs import set_user_attrs
-from unlearn_opt.service.board import StudyBoard, Ticket, is_surplus, read_board
+from unlearn_opt.service.board import StudyBoard, Ticket, read_board
 from unlearn_opt.service.experiment import Experiment, ensure_tickets, load_experiment
 from unlearn_opt.service.naming import OBJECTIVES, StudyKey
 from unlearn_opt.service.originals import (
@@ -253,7 +252,7 @@ class Worker:
         ready = [s for s in states if s.board.waiting and view.ready("original", s.key.width, s.key.sparsity)]
         for st in sorted(ready, key=lambda s: ((s.board.complete + s.board.active) / n, s.board.complete, s.key)):
             for ticket in st.board.waiting:
-                if tickets.pop(st.study, ticket.trial_id):
+                if tickets.pop(st.study, ticket.trial_id, user_attrs=self._trial_attrs(st.key), n_trials=n):
                     self._run_ticket(st, ticket, view)
                     return True
         for ticket in view.claimable():
@@ -297,7 +296,7 @@ class Worker:
     # ------------------------------------------------------------ originals
 
     def _train_model(self, ticket: FrozenTrial) -> bool:
-        if not tickets.pop(self.originals, ticket._trial_id):
+        if not tickets.pop(self.originals, ticket._trial_id, user_attrs={"worker": self.id}):
             return False
         key = key_of(ticket)
         kind, width, sparsity = key
@@ -307,7 +306,6 @@ class Worker:
             self._forget_view()
             return True
         trial = optuna.Trial(self.originals, ticket._trial_id)
-        trial.set_user_attr("worker", self.id)
         label = f"{kind} w={width:g}" + (f" s={sparsity:g}" if sparsity else "")
         self._say(f"training {label} on {self.dev}")
         try:
@@ -361,29 +359,28 @@ class Worker:
                 params[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
         return params
 
+    def _trial_attrs(self, key: StudyKey) -> dict[str, Any]:
+        """What a tuning trial records when it is popped: who runs it, where, and the method's
+        hyperparameters that the spec fixes (not searched)."""
+        _, fixed = resolved_space(key.method, self.spec)
+        return {"fixed_params": fixed, "worker": self.id, "device": str(self.dev)}
+
     def _run_ticket(self, st: StudyState, ticket: Ticket, view: OriginalsView) -> None:
         study, key = st.study, st.key
         name = self.exp.studies[key]
-        if is_surplus(self.storage, study._study_id, ticket, self.spec.n_trials):
-            self.storage.set_trial_user_attr(ticket.trial_id, "surplus", True)
-            tickets.finish(self.storage, ticket.trial_id, TrialState.PRUNED)
-            return
         trial = optuna.Trial(study, ticket.trial_id)
         params: dict[str, Any] = {}
         try:
             with tickets.heartbeat(study, ticket.trial_id):
-                _, fixed = resolved_space(key.method, self.spec)
-                set_user_attrs(self.storage, ticket.trial_id, {"fixed_params": fixed, "worker": self.id, "device": str(self.dev)})
                 params = self._suggest(trial, key)
                 with self.interruptible():
                     self._ensure_original(key.width, key.sparsity, view)
                     metrics = self.ws.run_trial(
                         width=key.width, sparsity=key.sparsity, method=key.method, goal=key.goal, params=params
                     )
-                retrying(lambda: set_user_attrs(
-                    self.storage, ticket.trial_id, {k: v for k, v in metrics.items() if not k.startswith("objective_")}
-                ), sleep=self._interruptible_sleep)  # fmt: skip
-            retrying(lambda: study.tell(trial, [metrics["objective_1"], metrics["objective_2"]]), sleep=self._interruptible_sleep)
+            values = [metrics["objective_1"], metrics["objective_2"]]
+            attrs = {k: v for k, v in metrics.items() if not k.startswith("objective_")}
+            retrying(lambda: tickets.complete(study, trial, values, user_attrs=attrs), sleep=self._interruptible_sleep)
         except Interrupted:
             self._fail(study, trial, "interrupted", requeue=params, count_retry=False)
             raise
