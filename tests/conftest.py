@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,3 +198,54 @@ def kill_mid_work(storage: object, exp: object, workers: list[subprocess.Popen[s
     trial = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)[number]  # type: ignore[arg-type]
     caught = trial.state == TrialState.RUNNING and str(trial.user_attrs.get("worker", "")).endswith(f":{pid}")
     return Kill(live[pid], name, number, caught)
+
+
+# --------------------------------------------------------------------------- a private server
+
+
+def _pg_bin() -> Path | None:
+    root = Path("/usr/lib/postgresql")
+    found = sorted(root.glob("*/bin/pg_ctl")) if root.is_dir() else []
+    return found[-1].parent if found else None
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    """Server binaries refuse to run as root: run them as the postgres user then."""
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+@contextmanager
+def private_cluster(password: str | None = None) -> Iterator[tuple[str, list[str]]]:
+    """A throw-away PostgreSQL cluster on a free port (restarting it harms nobody), with trust
+    auth, or scram-sha-256 and ``password`` for the postgres user. Yields its URL (without the
+    password) and the pg_ctl command line to stop and start it."""
+    import shutil
+    import socket
+    import tempfile
+
+    binaries = _pg_bin()
+    if binaries is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) are needed for a private test cluster")
+        pytest.skip("no PostgreSQL server binaries")
+    folder = Path(tempfile.mkdtemp(prefix="uo-pgcluster-"))  # not under pytest's 0700 folder: the
+    os.chmod(folder, 0o777)  # server runs as the postgres user
+    data = folder / "data"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    auth = ["-A", "trust"]
+    if password is not None:
+        pwfile = folder / "pw"
+        pwfile.write_text(password + "\n")
+        os.chmod(pwfile, 0o644)
+        auth = ["-A", "scram-sha-256", f"--pwfile={pwfile}"]
+    subprocess.run(_as_postgres([str(binaries / "initdb"), "-D", str(data), *auth, "-U", "postgres"]), check=True, capture_output=True)
+    pg_ctl = _as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log"),
+                           "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"])  # fmt: skip
+    subprocess.run([*pg_ctl, "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", pg_ctl
+    finally:
+        subprocess.run([*pg_ctl, "stop", "-m", "immediate"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
+import tempfile
 from pathlib import Path
 
 import optuna
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from optuna.trial import TrialState
 
 from tests.conftest import cli_env, run_cli, write_spec
+from unlearn_opt.cli import main
 from unlearn_opt.errors import UserError
 from unlearn_opt.service.experiment import load_experiment
 from unlearn_opt.service.originals import CORRUPT_ATTR
 from unlearn_opt.service.storage import open_storage
-from unlearn_opt.spec import spec_from_dict
+from unlearn_opt.spec import load_spec, spec_from_dict
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def test_truncated_checkpoint_is_detected_and_retrained(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["truncated", "altered"])
+def test_damaged_checkpoint_is_detected_and_retrained(tmp_path: Path, damage: str) -> None:
+    """A checkpoint cut short, or of the same size with a few bytes changed (a weight silently
+    different, which would still load): its SHA-256 no longer matches; the trial that needed it
+    fails with that message and the original is retrained once."""
     write_spec(tmp_path, n_trials=2)
     env = cli_env()
     assert run_cli("create-study", "tiny.toml", cwd=tmp_path, env=env).returncode == 0
@@ -33,7 +43,12 @@ def test_truncated_checkpoint_is_detected_and_retrained(tmp_path: Path) -> None:
     assert trained
     victim = trained[0]
     path = tmp_path / "storage" / "artifacts" / victim.user_attrs["artifact_id"]
-    path.write_bytes(path.read_bytes()[:100])  # truncated in the artifact store
+    blob = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(blob[:100])
+    else:  # flip the low bits of 8 bytes in the last quarter (weights, not the zip headers)
+        at = len(blob) * 3 // 4
+        path.write_bytes(blob[:at] + bytes(b ^ 1 for b in blob[at : at + 8]) + blob[at + 8 :])
     second = run_cli("worker", "tiny", "--device", "cpu", cwd=tmp_path, env=env)
     assert second.returncode == 0, second.stderr
     assert victim.user_attrs["artifact_id"] in originals.user_attrs[CORRUPT_ATTR]
@@ -71,6 +86,7 @@ VALUES = st.one_of(
 KEYS = st.sampled_from(["name", "dataset", "architecture", "widths", "sparsities", "methods", "goals", "lambdas",
                         "n_trials", "seed", "forget", "original", "sampler", "search", "data_dir", "typo"])  # fmt: skip
 TABLES = st.dictionaries(st.sampled_from(["size", "selection", "classes", "epochs", "lr", "name", "scrub", "x"]), VALUES, max_size=3)
+QUICKSTART = (Path(__file__).resolve().parent.parent / "studies" / "quickstart.toml").read_text()
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -82,3 +98,74 @@ def test_no_spec_gives_a_traceback(raw: dict) -> None:
         spec_from_dict({**base, **raw})
     except UserError as exc:
         assert "\n" not in str(exc) and str(exc)
+
+
+def _toml_value(value: object) -> str:
+    if value is None:
+        return '""'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "nan" if value != value else ("inf" if value == float("inf") else "-inf" if value == float("-inf") else repr(value))
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return str(value)
+
+
+@st.composite
+def spec_files(draw: st.DrawFn) -> bytes:
+    """A spec file: generated keys and values written as TOML, the quickstart with a few bytes
+    cut, inserted or replaced, or bytes that are not text at all."""
+    kind = draw(st.sampled_from(["generated", "mutated", "bytes"]))
+    if kind == "generated":
+        doc = {"name": "p", "dataset": "digits", "architecture": "cnn", "widths": [1.0], **draw(st.dictionaries(KEYS, VALUES, max_size=6))}
+        tables = draw(st.dictionaries(st.sampled_from(["forget", "original", "sampler", "unlearning", "evaluation", "search.scrub"]),
+                                      TABLES, max_size=3))  # fmt: skip
+        lines = [f"{k} = {_toml_value(v)}" for k, v in doc.items()]
+        for name, table in tables.items():
+            lines += [f"[{name}]", *(f"{k} = {_toml_value(v)}" for k, v in table.items())]
+        return "\n".join(lines).encode()
+    if kind == "mutated":
+        text = QUICKSTART.encode()
+        for _ in range(draw(st.integers(1, 4))):
+            at = draw(st.integers(0, len(text)))
+            cut = draw(st.integers(0, 12))
+            text = text[:at] + draw(st.binary(max_size=4)) + text[at + cut :]
+        return text
+    return draw(st.binary(max_size=200))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(spec_files())
+def test_no_spec_file_gives_a_traceback(tmp_path: Path, content: bytes) -> None:
+    """load_spec on generated files: a Spec, or one line naming the file."""
+    path = tmp_path / "generated.toml"
+    path.write_bytes(content)
+    try:
+        load_spec(path)
+    except UserError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(f"spec {path}: ")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(spec_files())
+def test_create_study_on_generated_files_is_one_line_or_success(tmp_path: Path, content: bytes) -> None:
+    """The whole command (in this process): exit 2 with one line and nothing written, or exit 0."""
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    spec = folder / "generated.toml"
+    spec.write_bytes(content)
+    db = folder / "db" / "x.db"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            main(["create-study", str(spec), "--storage", f"sqlite:///{db}", "--artifacts", str(folder / "art")])
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    if code != 0:
+        assert code == 2 and len(err.getvalue().strip().splitlines()) == 1 and "Traceback" not in err.getvalue(), err.getvalue()
+        assert not db.exists() and not (folder / "art").exists()

@@ -5,15 +5,11 @@ every original trained and nothing RUNNING (``check_exact``)."""
 
 from __future__ import annotations
 
-import os
 import random
 import resource
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +20,17 @@ import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
-from tests.conftest import check_exact, cli_env, kill_mid_work, run_cli, running_work, start_worker, wait_all, write_spec
+from tests.conftest import (
+    check_exact,
+    cli_env,
+    kill_mid_work,
+    private_cluster,
+    run_cli,
+    running_work,
+    start_worker,
+    wait_all,
+    write_spec,
+)
 from unlearn_opt.service.experiment import load_experiment
 from unlearn_opt.service.storage import open_storage
 
@@ -90,42 +96,11 @@ def test_connections_killed_by_the_server(tmp_path: Path, postgres_url: str) -> 
 # --------------------------------------------------------------------------- a private server
 
 
-def _pg_bin() -> Path | None:
-    root = Path("/usr/lib/postgresql")
-    found = sorted(root.glob("*/bin/pg_ctl")) if root.is_dir() else []
-    return found[-1].parent if found else None
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    """Server binaries refuse to run as root: run them as the postgres user then."""
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
-
-
 @pytest.fixture
 def private_server() -> Iterator[tuple[str, list[str]]]:
-    """A throw-away PostgreSQL cluster on a free port (so that restarting it harms nobody).
-    Yields its URL and the pg_ctl command line to restart it."""
-    binaries = _pg_bin()
-    if binaries is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) are needed for the restart test")
-        pytest.skip("no PostgreSQL server binaries")
-    folder = Path(tempfile.mkdtemp(prefix="uo-pgcluster-"))  # not under pytest's 0700 folder: the
-    os.chmod(folder, 0o777)  # server runs as the postgres user
-    data = folder / "data"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    subprocess.run(_as_postgres([str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
-                   check=True, capture_output=True)  # fmt: skip
-    pg_ctl = _as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log"),
-                           "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"])  # fmt: skip
-    subprocess.run([*pg_ctl, "start"], check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", pg_ctl
-    finally:
-        subprocess.run([*pg_ctl, "stop", "-m", "immediate"], capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
+    """A throw-away PostgreSQL cluster on a free port, so that restarting it harms nobody."""
+    with private_cluster() as server:
+        yield server
 
 
 def test_server_restart_while_workers_run(tmp_path: Path, private_server: tuple[str, list[str]]) -> None:

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import socket
-import struct
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
+from sqlalchemy.engine import make_url
 
-from tests.conftest import cli_env, run_cli, sqlite_url, write_spec
+from tests.conftest import cli_env, private_cluster, run_cli, sqlite_url, write_spec
 from unlearn_opt.service.storage import mask_url, open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -83,76 +80,26 @@ def test_bad_spec_writes_nothing(tmp_path: Path) -> None:
     assert out.returncode == 2 and not (tmp_path / "storage").exists()
 
 
-class FakePostgres:
-    """A server that speaks just enough of the PostgreSQL protocol to ask for a password and
-    refuse it, like a real server does for a wrong password (SQLSTATE 28P01)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.passwords: list[str] = []
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                try:
-                    self.handle(conn)
-                except (OSError, struct.error):
-                    pass
-
-    @staticmethod
-    def _read(conn: socket.socket, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = conn.recv(n - len(data))
-            if not chunk:
-                raise OSError("closed")
-            data += chunk
-        return data
-
-    def handle(self, conn: socket.socket) -> None:
-        while True:  # SSLRequest / GSSENCRequest: refused, then the startup message
-            length, code = struct.unpack("!ii", self._read(conn, 8))
-            self._read(conn, length - 8)
-            if code in (80877103, 80877104):
-                conn.sendall(b"N")
-                continue
-            break
-        conn.sendall(b"R" + struct.pack("!ii", 8, 3))  # AuthenticationCleartextPassword
-        _, length = struct.unpack("!ci", self._read(conn, 5))
-        self.passwords.append(self._read(conn, length - 4).rstrip(b"\0").decode())
-        fields = b"SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user \"alice\"\0\0"
-        conn.sendall(b"E" + struct.pack("!i", len(fields) + 4) + fields)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-@pytest.fixture
-def fake_postgres() -> Iterator[FakePostgres]:
-    server = FakePostgres()
-    yield server
-    server.close()
-
-
-def test_wrong_password_is_one_masked_line(tmp_path: Path, fake_postgres: FakePostgres) -> None:
+def test_wrong_password_is_one_masked_line(tmp_path: Path) -> None:
+    """A real server that asks for a password (scram-sha-256): a wrong one is one masked line and
+    exit 2 for create-study and worker, with nothing written; the right one works and is shown
+    nowhere."""
     spec = write_spec(tmp_path)
-    url = f"postgresql+psycopg://alice:s3cret@127.0.0.1:{fake_postgres.port}/unlearn"
-    for command in (["create-study", str(spec)], ["worker", "tiny"]):
-        out = run_cli(*command, "--storage", url, cwd=tmp_path)
-        assert out.returncode == 2, out.stderr
-        line = out.stderr.strip()
-        assert len(line.splitlines()) == 1 and "Traceback" not in line
-        assert "password authentication failed" in line and "s3cret" not in line, line
-        assert f"alice:***@127.0.0.1:{fake_postgres.port}/unlearn" in line
-    assert "s3cret" in fake_postgres.passwords  # the client did send it: the server refused it
-    assert not (tmp_path / "storage").exists()
+    with private_cluster(password="right-Pw9") as (url, _):
+        base = make_url(url)
+        wrong = base.set(password="s3cret").render_as_string(hide_password=False)
+        for command in (["create-study", str(spec)], ["worker", "tiny"]):
+            out = run_cli(*command, "--storage", wrong, cwd=tmp_path)
+            assert out.returncode == 2, out.stderr
+            line = out.stderr.strip()
+            assert len(line.splitlines()) == 1 and "Traceback" not in line
+            assert "password authentication failed" in line and "s3cret" not in line, line
+            assert f"postgres:***@127.0.0.1:{base.port}/postgres" in line
+        assert not (tmp_path / "storage").exists()
+        right = base.set(password="right-Pw9").render_as_string(hide_password=False)
+        out = run_cli("create-study", str(spec), "--storage", right, "--artifacts", str(tmp_path / "art"), cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert "right-Pw9" not in out.stdout + out.stderr and "postgres:***@" in out.stdout
 
 
 @pytest.mark.parametrize(

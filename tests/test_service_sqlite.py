@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import check_exact, cli_env, run_cli, sqlite_url, write_spec
@@ -54,15 +55,22 @@ def test_run_with_two_local_workers_on_the_sqlite_default(tmp_path: Path) -> Non
     assert len(workers) == 2  # both local workers ran trials on the one SQLite file
 
 
-def test_launch_sigterm_leaves_nothing_running(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
+def test_launch_sigterm_or_ctrl_c_leaves_nothing_running(tmp_path: Path, how: str) -> None:
+    """SIGTERM to the launcher alone, or Ctrl-C in its terminal (SIGINT to the launcher and its
+    workers, one process group): every running trial is failed and re-queued, exit 130."""
     spec = write_spec(tmp_path, n_trials=6, low=40, high=60)
     env = cli_env()
     assert run_cli("create-study", str(spec), cwd=tmp_path, env=env).returncode == 0
     url = sqlite_url(tmp_path)
     launcher = subprocess.Popen([sys.executable, "-m", "unlearn_opt", "launch", "tiny", "--cpu-workers", "2", "--no-live"],
-                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)  # fmt: skip
     wait_for_running(url, "tiny")
-    launcher.send_signal(signal.SIGTERM)
+    if how == "sigterm":
+        launcher.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(launcher.pid, signal.SIGINT)
     out, _ = launcher.communicate(timeout=60)
     assert launcher.returncode == 130, out
     storage = open_storage(url)
