@@ -49,6 +49,12 @@ def pareto_front(studies: Sequence[StudyResult], *, title: str) -> go.Figure:
     return fig
 
 
+def width_axis(fig: go.Figure, widths: Sequence[float]) -> None:
+    """A log-scale width axis labelled at the experiment's own widths (not at plotly's 2, 5, 10)."""
+    ticks = sorted(set(widths))
+    fig.update_xaxes(type="log", title_text="width", tickvals=ticks, ticktext=[f"{w:g}" for w in ticks])
+
+
 def selected_vs_width(rows: Sequence[dict[str, Any]], *, goal: str, sparsity: float) -> go.Figure:
     """The papers' figure: metrics of the selected points against width, a line per method,
     marker size by λ."""
@@ -68,7 +74,7 @@ def selected_vs_width(rows: Sequence[dict[str, Any]], *, goal: str, sparsity: fl
                     marker={"size": 6 + 4 * li, "color": palette[mi % len(palette)]},
                     hovertext=[f"{method} λ={lam:g} trial {r['trial_number']}" for r in pts],
                 ), row=1, col=ci)  # fmt: skip
-    fig.update_xaxes(type="log", title_text="width")
+    width_axis(fig, [r["width"] for r in picked])
     fig.update_layout(title=f"selected points ({goal}, sparsity {sparsity:g}); marker size ∝ λ ({', '.join(f'{v:g}' for v in lambdas)})",
                       height=380, **LAYOUT)  # fmt: skip
     return fig
@@ -86,7 +92,7 @@ def originals_vs_width(res: ExperimentResults) -> go.Figure:
     threshold = next((w for w, v in dense if v["train_error"] <= OVERPARAMETERIZED_TRAIN_ERROR), None)
     if threshold is not None:
         fig.add_vline(x=threshold, line_dash="dot", annotation_text=f"interpolation threshold ≈ width {threshold:g}")
-    fig.update_xaxes(type="log", title_text="width")
+    width_axis(fig, [k[1] for k in res.originals])
     fig.update_layout(title="original models: train and test error against width", yaxis_title="error", **LAYOUT)
     return fig
 
@@ -130,7 +136,7 @@ def regions_vs_width(regions: Sequence[dict[str, Any]], *, sparsity: float = 0.0
                 fig.add_trace(go.Scatter(x=widths, y=ys, mode="lines+markers", name=f"{method} ({goal})",
                                          legendgroup=f"{method}{goal}", showlegend=col == 1,
                                          line={"color": palette[mi % len(palette)], "dash": dash}), row=1, col=col)  # fmt: skip
-    fig.update_xaxes(type="log", title_text="width")
+    width_axis(fig, [r["width"] for r in picked])
     fig.update_layout(title=f"decision regions of the selected points (sparsity {sparsity:g}, mean over λ)", height=400, **LAYOUT)
     return fig
 
