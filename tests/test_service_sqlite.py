@@ -38,16 +38,19 @@ def wait_for_running(url: str, experiment: str, *, timeout: float = 120) -> tupl
 
 
 def test_run_with_two_local_workers_on_the_sqlite_default(tmp_path: Path) -> None:
-    """`unlearn-opt run SPEC --workers 2`: create on storage/unlearn_opt.db, two local worker
-    processes to the end, then the report."""
+    """`unlearn-opt run SPEC --workers 2 --regions`: create on storage/unlearn_opt.db, two local
+    worker processes to the end, the decision regions of the selected points, then the report."""
     spec = write_spec(tmp_path, n_trials=3)
-    out = run_cli("run", str(spec), "--workers", "2", "--no-live", cwd=tmp_path, env=cli_env())
+    out = run_cli("run", str(spec), "--workers", "2", "--no-live", "--regions", cwd=tmp_path, env=cli_env())
     assert out.returncode == 0, out.stderr[-3000:]
     assert (tmp_path / "storage" / "unlearn_opt.db").is_file()
     counts = check_exact(sqlite_url(tmp_path), "tiny", n_trials=3)
     assert counts["original_trials"] == 4
     assert any((tmp_path / "storage" / "artifacts").iterdir())
     assert (tmp_path / "reports" / "tiny" / "selection.csv").is_file()
+    regions = (tmp_path / "reports" / "tiny" / "regions.csv").read_text().splitlines()
+    assert regions[0].startswith("study,width,sparsity,method,goal,lambda,trial_number") and len(regions) > 1
+    assert (tmp_path / "reports" / "tiny" / "findings.md").is_file()
     workers = set()
     storage = open_storage(sqlite_url(tmp_path))
     for name in load_experiment(storage, "tiny").studies.values():
