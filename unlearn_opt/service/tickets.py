@@ -61,17 +61,16 @@ def pop(study: optuna.Study, trial_id: int, *, user_attrs: Mapping[str, Any] | N
     as PRUNED with ``surplus = True``, and False is returned."""
     storage = study._storage
     t = TrialModel.__table__
-    stmt = (
+    move = (
         sqlalchemy.update(t)
         .where(t.c.trial_id == trial_id, t.c.state == TrialState.WAITING)
         .values(state=TrialState.RUNNING, datetime_start=datetime.now())
-        .returning(t.c.number)
-    )
+    )  # (no RETURNING: SQLite has it only from 3.35)
     with rdb_backend(storage).engine.begin() as conn:
-        row = conn.execute(stmt).first()
-        if row is None:
+        if conn.execute(move).rowcount != 1:
             return False
-        if n_trials is not None and _ahead(conn, study._study_id, row.number) >= n_trials:
+        number = conn.execute(sqlalchemy.select(t.c.number).where(t.c.trial_id == trial_id)).scalar_one()
+        if n_trials is not None and _ahead(conn, study._study_id, number) >= n_trials:
             write_attrs(conn, trial_id, {"surplus": True})
             conn.execute(sqlalchemy.update(t).where(t.c.trial_id == trial_id).values(state=TrialState.PRUNED, datetime_complete=datetime.now()))
             return False
@@ -80,7 +79,7 @@ def pop(study: optuna.Study, trial_id: int, *, user_attrs: Mapping[str, Any] | N
             conn.execute(sqlalchemy.delete(beats).where(beats.c.trial_id == trial_id))
             conn.execute(sqlalchemy.insert(beats).values(trial_id=trial_id))  # heartbeat: the server's now
         write_attrs(conn, trial_id, user_attrs or {})
-    _cache_trial(storage, study._study_id, trial_id, row.number)
+    _cache_trial(storage, study._study_id, trial_id, number)
     # As Study.ask() does: the samplers' cached view of the study is read afresh once per trial.
     study._thread_local.cached_all_trials = None
     return True
