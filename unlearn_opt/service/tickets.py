@@ -13,7 +13,7 @@ that another worker fails and retries) and the caller's user attributes.
 A trial's end is one transaction too (``complete``): its metrics, its values and the state.
 Through Optuna's API a trial costs about 45 statements and 13 transactions on a server
 database (each ``get_trial`` is six queries, and ``tell`` reads the trial twice); this module's
-way costs about 20 and 6 (``bench/storage_scaling.py``).
+way costs about 24 and 6 (``bench/storage_scaling.py``).
 """
 
 from __future__ import annotations
