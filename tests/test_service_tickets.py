@@ -245,3 +245,14 @@ def test_pop_closes_a_surplus_ticket(url: str) -> None:
     study.enqueue_trial({})
     assert tickets.finish(study._storage, b, TrialState.FAIL)
     assert tickets.pop(study, study.get_trials()[3]._trial_id, n_trials=2)  # only a is ahead now
+
+
+def test_close_surplus_only_closes_running_tickets(url: str) -> None:
+    study = _new_study(url, 1)
+    trial_id = study.get_trials()[0]._trial_id
+    assert not tickets.close_surplus(study._storage, trial_id)  # still WAITING: nothing written
+    assert "surplus" not in study.get_trials()[0].user_attrs
+    assert tickets.pop(study, trial_id) and tickets.close_surplus(study._storage, trial_id)
+    assert not tickets.close_surplus(study._storage, trial_id)
+    trial = study.get_trials()[0]
+    assert trial.state == TrialState.PRUNED and trial.user_attrs["surplus"] is True

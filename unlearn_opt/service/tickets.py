@@ -71,8 +71,7 @@ def pop(study: optuna.Study, trial_id: int, *, user_attrs: Mapping[str, Any] | N
             return False
         number = conn.execute(sqlalchemy.select(t.c.number).where(t.c.trial_id == trial_id)).scalar_one()
         if n_trials is not None and _ahead(conn, study._study_id, number) >= n_trials:
-            write_attrs(conn, trial_id, {"surplus": True})
-            conn.execute(sqlalchemy.update(t).where(t.c.trial_id == trial_id).values(state=TrialState.PRUNED, datetime_complete=datetime.now()))
+            _close_surplus(conn, trial_id)
             return False
         if isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage):
             beats = TrialHeartbeatModel.__table__
@@ -83,6 +82,28 @@ def pop(study: optuna.Study, trial_id: int, *, user_attrs: Mapping[str, Any] | N
     # As Study.ask() does: the samplers' cached view of the study is read afresh once per trial.
     study._thread_local.cached_all_trials = None
     return True
+
+
+def _close_surplus(conn: sqlalchemy.Connection, trial_id: int) -> bool:
+    """RUNNING → PRUNED with ``surplus = True``, in the caller's transaction; False (nothing
+    written) if the trial was no longer RUNNING."""
+    t = TrialModel.__table__
+    moved = conn.execute(
+        sqlalchemy.update(t)
+        .where(t.c.trial_id == trial_id, t.c.state == TrialState.RUNNING)
+        .values(state=TrialState.PRUNED, datetime_complete=datetime.now())
+    )
+    if moved.rowcount != 1:
+        return False
+    write_attrs(conn, trial_id, {"surplus": True})
+    return True
+
+
+def close_surplus(storage: object, trial_id: int) -> bool:
+    """Close a popped ticket that turned out not to be needed: PRUNED with ``surplus = True``
+    (PRUNED trials do not count), in one transaction."""
+    with rdb_backend(storage).engine.begin() as conn:
+        return _close_surplus(conn, trial_id)
 
 
 def _ahead(conn: sqlalchemy.Connection, study_id: int, number: int) -> int:

@@ -33,7 +33,7 @@ import torch
 from optuna.distributions import IntDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from unlearn_opt.engine.runtime import resolve_device
 from unlearn_opt.engine.workspace import Workspace
@@ -290,8 +290,7 @@ class Worker:
         leftovers += [(self.originals, t._trial_id) for t in OriginalsView.read(self.originals).waiting]
         for study, trial_id in leftovers:
             if tickets.pop(study, trial_id):
-                self.storage.set_trial_user_attr(trial_id, "surplus", True)
-                tickets.finish(self.storage, trial_id, TrialState.PRUNED)
+                tickets.close_surplus(self.storage, trial_id)
 
     # ------------------------------------------------------------ originals
 
@@ -301,8 +300,7 @@ class Worker:
         key = key_of(ticket)
         kind, width, sparsity = key
         if is_duplicate(self.originals, ticket._trial_id):
-            self.storage.set_trial_user_attr(ticket._trial_id, "surplus", True)
-            tickets.finish(self.storage, ticket._trial_id, TrialState.PRUNED)
+            tickets.close_surplus(self.storage, ticket._trial_id)
             self._forget_view()
             return True
         trial = optuna.Trial(self.originals, ticket._trial_id)
