@@ -155,7 +155,8 @@ def wait_all(procs: list[subprocess.Popen[str]], timeout: float = 300) -> list[s
 
 
 def running_work(storage: object, exp: object) -> dict[int, tuple[str, str, int]]:
-    """pid of each worker with a RUNNING trial → ("training" or "trial", study name, trial number)."""
+    """pid of each worker with a RUNNING trial → ("training" or "trial", study name, trial number).
+    A tuning trial counts once its parameters are sampled (the pop records the worker before)."""
     import optuna
     from optuna.trial import TrialState
 
@@ -165,6 +166,8 @@ def running_work(storage: object, exp: object) -> dict[int, tuple[str, str, int]
             study = optuna.load_study(study_name=name, storage=storage)  # type: ignore[arg-type]
             for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 worker = str(t.user_attrs.get("worker", ""))
+                if kind == "trial" and not t.params:
+                    continue  # popped, parameters not sampled yet: not running its work
                 if ":" in worker:
                     out[int(worker.rsplit(":", 1)[1])] = (kind, name, t.number)
     return out

@@ -22,7 +22,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def wait_for_running(url: str, experiment: str, *, timeout: float = 120) -> tuple[str, optuna.trial.FrozenTrial]:
-    """The first RUNNING tuning trial seen (with its worker recorded), returned as soon as it is
+    """The first RUNNING tuning trial seen (its worker recorded, its parameters sampled), returned as soon as it is
     seen so that the caller can act while it still runs."""
     deadline = time.monotonic() + timeout
     path = Path(url[len("sqlite:///") :])
@@ -31,7 +31,7 @@ def wait_for_running(url: str, experiment: str, *, timeout: float = 120) -> tupl
             storage = open_storage(url)
             for name in load_experiment(storage, experiment).studies.values():
                 for t in optuna.load_study(study_name=name, storage=storage).get_trials(states=(TrialState.RUNNING,)):
-                    if "worker" in t.user_attrs:
+                    if "worker" in t.user_attrs and t.params:  # sampled: running its work
                         return name, t
         time.sleep(0.2)
     raise AssertionError("no tuning trial seen running")
