@@ -39,11 +39,18 @@ def main() -> None:
         for _batch in ours:
             pass
 
-    transform = v2.Compose([v2.RandomCrop(32, padding=4), v2.RandomHorizontalFlip(),
-                            v2.ToDtype(torch.float32, scale=True), v2.Normalize(CIFAR_MEAN, CIFAR_STD)])  # fmt: skip
+    transform = v2.Compose(
+        [
+            v2.RandomCrop(32, padding=4),
+            v2.RandomHorizontalFlip(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(CIFAR_MEAN, CIFAR_STD),
+        ]
+    )
     workers = 0 if args.quick else 2
-    loader = DataLoader(Images(x, y, transform), batch_size=batch, shuffle=True, num_workers=workers,
-                        pin_memory=device.type == "cuda")  # fmt: skip
+    loader = DataLoader(
+        Images(x, y, transform), batch_size=batch, shuffle=True, num_workers=workers, pin_memory=device.type == "cuda"
+    )
 
     def run_loader() -> None:
         for xb, yb in loader:
@@ -53,9 +60,18 @@ def main() -> None:
     repeats = 1 if args.quick else 3
     t_ours = best_of(run_ours, repeats=repeats, device=device)
     t_loader = best_of(run_loader, repeats=repeats, device=device)
-    emit({"benchmark": "data_pipeline", "examples": n, "batch_size": batch, "device": str(device),
-          "ours_seconds": round(t_ours, 4), "dataloader_seconds": round(t_loader, 4),
-          "dataloader_workers": workers, "ratio": round(t_loader / t_ours, 2)})  # fmt: skip
+    emit(
+        {
+            "benchmark": "data_pipeline",
+            "examples": n,
+            "batch_size": batch,
+            "device": str(device),
+            "ours_seconds": round(t_ours, 4),
+            "dataloader_seconds": round(t_loader, 4),
+            "dataloader_workers": workers,
+            "ratio": round(t_loader / t_ours, 2),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -51,11 +51,21 @@ def peak_tflops(device: torch.device) -> float | None:
 
 def _trials_worker(seconds: float, quick: bool, queue: Any) -> None:
     device = device_of("auto")
-    raw = {"name": "gpu", "dataset": "synthetic", "architecture": "resnet18", "widths": [0.25],
-           "synthetic": {"train_size": 2_000 if quick else 50_000, "test_size": 500 if quick else 10_000,
-                         "channels": 3, "image_size": 32},
-           "original": {"epochs": 1, "batch_size": 256}, "unlearning": {"batch_size": 256, "forget_batch_size": 64},
-           "evaluation": {"batch_size": 2048}}  # fmt: skip
+    raw = {
+        "name": "gpu",
+        "dataset": "synthetic",
+        "architecture": "resnet18",
+        "widths": [0.25],
+        "synthetic": {
+            "train_size": 2_000 if quick else 50_000,
+            "test_size": 500 if quick else 10_000,
+            "channels": 3,
+            "image_size": 32,
+        },
+        "original": {"epochs": 1, "batch_size": 256},
+        "unlearning": {"batch_size": 256, "forget_batch_size": 64},
+        "evaluation": {"batch_size": 2048},
+    }
     ws = Workspace(spec_from_dict(raw), device=device)
     ws.original(0.25)
     count, start = 0, time.perf_counter()
@@ -97,11 +107,17 @@ def main() -> None:
     achieved = flops / epoch / 1e12
     peak = peak_tflops(device)
     result: dict[str, Any] = {
-        "benchmark": "gpu_epoch", "device": str(device), "width": width, "examples": n, "batch_size": batch,
-        "epoch_seconds": round(epoch, 3), "tflops": round(achieved, 2),
-        "peak_tflops_bf16": peak, "fraction_of_peak": round(achieved / peak, 3) if peak else None,
+        "benchmark": "gpu_epoch",
+        "device": str(device),
+        "width": width,
+        "examples": n,
+        "batch_size": batch,
+        "epoch_seconds": round(epoch, 3),
+        "tflops": round(achieved, 2),
+        "peak_tflops_bf16": peak,
+        "fraction_of_peak": round(achieved / peak, 3) if peak else None,
         "peak_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None,
-    }  # fmt: skip
+    }
     seconds = 5.0 if args.quick else 60.0
     counts = (1,) if args.quick else (1, 2, 4)
     result["trials_per_hour_width_0.25"] = {str(k): round(trials_per_hour(k, seconds, args.quick)) for k in counts}

@@ -60,8 +60,9 @@ class TrivialWorker(Worker):
 
 
 def _run(url: str, artifacts: str, barrier: Any, ends: Any) -> None:
-    worker = TrivialWorker(storage=open_storage(url), experiment="bench", artifacts=ArtifactLocation(artifacts),
-                           device="cpu", poll_seconds=0.05)  # fmt: skip
+    worker = TrivialWorker(
+        storage=open_storage(url), experiment="bench", artifacts=ArtifactLocation(artifacts), device="cpu", poll_seconds=0.05
+    )
     barrier.wait()
     worker.run()
     ends.put(time.monotonic())  # the loop's end, not the interpreter's teardown (CLOCK_MONOTONIC is system-wide)
@@ -69,13 +70,23 @@ def _run(url: str, artifacts: str, barrier: Any, ends: Any) -> None:
 
 def _create(url: str, artifacts: str, n_trials: int, studies: int = 1) -> None:
     """An experiment of ``studies`` studies (one per width) with n_trials tickets each."""
-    spec = spec_from_dict({"name": "bench", "dataset": "synthetic", "architecture": "mlp",
-                           "widths": [float(i + 1) for i in range(studies)],
-                           "methods": ["finetune"], "goals": ["privacy"], "n_trials": n_trials,
-                           "synthetic": {"train_size": 200, "test_size": 100}, "forget": {"size": 10},
-                           "sampler": {"name": "random"}})  # fmt: skip
-    splits = make_splits(y_train=[i % 10 for i in range(200)], y_test=[i % 10 for i in range(100)], num_classes=10,
-                         seed=0, forget_size=10)  # fmt: skip
+    spec = spec_from_dict(
+        {
+            "name": "bench",
+            "dataset": "synthetic",
+            "architecture": "mlp",
+            "widths": [float(i + 1) for i in range(studies)],
+            "methods": ["finetune"],
+            "goals": ["privacy"],
+            "n_trials": n_trials,
+            "synthetic": {"train_size": 200, "test_size": 100},
+            "forget": {"size": 10},
+            "sampler": {"name": "random"},
+        }
+    )
+    splits = make_splits(
+        y_train=[i % 10 for i in range(200)], y_test=[i % 10 for i in range(100)], num_classes=10, seed=0, forget_size=10
+    )
     create_experiment(spec, storage=open_storage(url, create=True), splits=splits, artifacts=ArtifactLocation(artifacts))
 
 
@@ -136,7 +147,9 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     rates[w] = throughput(f"sqlite:///{Path(tmp) / 'b.db'}", w, n_trials)
             else:
-                made = _postgres_db(os.environ.get("UNLEARN_OPT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+                made = _postgres_db(
+                    os.environ.get("UNLEARN_OPT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+                )
                 if made is None:
                     break
                 url, engine = made

@@ -26,13 +26,19 @@ PARAMS = {"lr": 0.01, "epochs": 2, "max_steps": 1, "alpha": 0.01, "gamma": 0.99,
 
 def spec(n_trials: int, epochs: int) -> dict:
     return {
-        "name": "overhead", "dataset": "digits", "architecture": "cnn", "widths": [1.0], "methods": ["scrub"],
-        "goals": ["privacy"], "n_trials": n_trials, "forget": {"size": 100},
+        "name": "overhead",
+        "dataset": "digits",
+        "architecture": "cnn",
+        "widths": [1.0],
+        "methods": ["scrub"],
+        "goals": ["privacy"],
+        "n_trials": n_trials,
+        "forget": {"size": 100},
         "original": {"epochs": epochs, "batch_size": 64},
         "unlearning": {"batch_size": 64, "forget_batch_size": 32},
         "search": {"scrub": dict(PARAMS)},  # every hyperparameter fixed: both sides run the same work
         "sampler": {"name": "random"},
-    }  # fmt: skip
+    }
 
 
 def bare_loop(ws: Workspace, n: int) -> float:
@@ -58,8 +64,9 @@ def main() -> None:
         s = spec_from_dict(raw)
         ws = Workspace(s, device=device)
         create_experiment(s, storage=open_storage(url, create=True), splits=ws.splits, artifacts=artifacts)
-        worker = Worker(storage=open_storage(url), experiment="overhead", artifacts=artifacts, device=str(device),
-                        poll_seconds=0.01)  # fmt: skip
+        worker = Worker(
+            storage=open_storage(url), experiment="overhead", artifacts=artifacts, device=str(device), poll_seconds=0.01
+        )
         while not worker.ws.has_original(1.0):  # the original is trained (not timed)
             worker.step()
         start = time.perf_counter()
@@ -68,9 +75,17 @@ def main() -> None:
         service = (time.perf_counter() - start) / n
         bare_ws = worker.ws  # same dataset and original in memory: only the service path differs
         bare = bare_loop(bare_ws, n)
-    emit({"benchmark": "trial_overhead", "trials": n, "device": str(device), "service_seconds_per_trial": round(service, 4),
-          "bare_seconds_per_trial": round(bare, 4), "overhead_ms_per_trial": round(1000 * (service - bare), 1),
-          "ratio": round(service / bare, 3)})  # fmt: skip
+    emit(
+        {
+            "benchmark": "trial_overhead",
+            "trials": n,
+            "device": str(device),
+            "service_seconds_per_trial": round(service, 4),
+            "bare_seconds_per_trial": round(bare, 4),
+            "overhead_ms_per_trial": round(1000 * (service - bare), 1),
+            "ratio": round(service / bare, 3),
+        }
+    )
 
 
 if __name__ == "__main__":

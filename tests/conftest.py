@@ -43,9 +43,12 @@ def postgres_url() -> Iterator[str]:
         yield admin.set(database=name).render_as_string(hide_password=False)
     finally:
         with engine.connect() as conn:
-            conn.execute(sqlalchemy.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"
-            ), {"n": name})  # fmt: skip
+            conn.execute(
+                sqlalchemy.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
+                {"n": name},
+            )
             conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
         engine.dispose()
 
@@ -96,13 +99,25 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "unlearn_opt", *args], cwd=cwd, env=env or cli_env(),
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "unlearn_opt", *args],
+        cwd=cwd,
+        env=env or cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def start_worker(experiment: str, *, cwd: Path, env: dict[str, str], extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "unlearn_opt", "worker", experiment, "--device", "cpu", *extra],
-                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "unlearn_opt", "worker", experiment, "--device", "cpu", *extra],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def sqlite_url(folder: Path) -> str:
@@ -132,13 +147,19 @@ def check_exact(url: str, experiment: str, *, n_trials: int) -> dict[str, int]:
         failed += states.count(TrialState.FAIL)
         for t in trials:
             if t.state == TrialState.COMPLETE:
-                assert {"forget_error", "privacy_gap", "val_error", "mia_auc", "mia_efficacy", "unlearn_seconds"} <= set(t.user_attrs)
+                assert {"forget_error", "privacy_gap", "val_error", "mia_auc", "mia_efficacy", "unlearn_seconds"} <= set(
+                    t.user_attrs
+                )
                 assert list(t.values) == pytest.approx([t.user_attrs["privacy_gap"], t.user_attrs["val_error"]])
         # a FAIL trial either says why (error) or was failed as stale and retried by Optuna
         stale_retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
         assert all("error" in t.user_attrs or t.number in stale_retried for t in trials if t.state == TrialState.FAIL), name
     originals = optuna.load_study(study_name=exp.originals_study, storage=storage).get_trials(deepcopy=False)
-    complete = [(t.user_attrs["kind"], t.user_attrs["width"], t.user_attrs["sparsity"]) for t in originals if t.state == TrialState.COMPLETE]
+    complete = [
+        (t.user_attrs["kind"], t.user_attrs["width"], t.user_attrs["sparsity"])
+        for t in originals
+        if t.state == TrialState.COMPLETE
+    ]
     assert sorted(complete) == sorted(exp.models_needed())
     assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) or t.user_attrs.get("surplus") for t in originals)
     return {"failed": failed, "original_trials": len(originals)}
@@ -171,7 +192,6 @@ def running_work(storage: object, exp: object) -> dict[int, tuple[str, str, int]
                 if ":" in worker:
                     out[int(worker.rsplit(":", 1)[1])] = (kind, name, t.number)
     return out
-
 
 
 @dataclass
@@ -243,9 +263,21 @@ def private_cluster(password: str | None = None) -> Iterator[tuple[str, list[str
         pwfile.write_text(password + "\n")
         os.chmod(pwfile, 0o644)
         auth = ["-A", "scram-sha-256", f"--pwfile={pwfile}"]
-    subprocess.run(_as_postgres([str(binaries / "initdb"), "-D", str(data), *auth, "-U", "postgres"]), check=True, capture_output=True)
-    pg_ctl = _as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log"),
-                           "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"])  # fmt: skip
+    subprocess.run(
+        _as_postgres([str(binaries / "initdb"), "-D", str(data), *auth, "-U", "postgres"]), check=True, capture_output=True
+    )
+    pg_ctl = _as_postgres(
+        [
+            str(binaries / "pg_ctl"),
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(folder / "log"),
+            "-o",
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1",
+        ]
+    )
     subprocess.run([*pg_ctl, "start"], check=True, capture_output=True)
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", pg_ctl

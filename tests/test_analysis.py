@@ -99,7 +99,15 @@ def test_report_files(finished: Path) -> None:
             assert float(row["privacy_gap"]) == pytest.approx(chosen.user_attrs["privacy_gap"])
         assert all(r["original_test_error"] != "" and r["retrain_forget_error"] != "" for r in sel)
     page = (rep / "report.html").read_text()
-    for anchor in ("missing", "originals", "pareto-fronts", "selected-points", "hypervolume", "selection-table", "decision-regions"):
+    for anchor in (
+        "missing",
+        "originals",
+        "pareto-fronts",
+        "selected-points",
+        "hypervolume",
+        "selection-table",
+        "decision-regions",
+    ):
         assert f'id="{anchor}"' in page
     # self-contained: no script or stylesheet fetched from the network
     assert not re.search(r"<script[^>]+src=|<link[^>]+href=\"http", page)
@@ -149,8 +157,12 @@ def test_report_after_regions_has_findings_regions_and_images(finished: Path) ->
     assert out.returncode == 0, out.stderr
     rep = finished / "rep2"
     regions = read_csv(rep / "regions.csv")
-    assert {r["study"] for r in regions} == {"tiny/w0.25/scrub/privacy", "tiny/w0.25/l1_sparse/privacy",
-                                             "tiny/w1/scrub/privacy", "tiny/w1/l1_sparse/privacy"}  # fmt: skip
+    assert {r["study"] for r in regions} == {
+        "tiny/w0.25/scrub/privacy",
+        "tiny/w0.25/l1_sparse/privacy",
+        "tiny/w1/scrub/privacy",
+        "tiny/w1/l1_sparse/privacy",
+    }
     assert all(r["lambda"] == "0.4" and r["delta"] == "0.5" and "plane" not in r for r in regions)
     text = (rep / "findings.md").read_text()
     assert all(f"| ({c}) |" in text for c in "abcde")
@@ -171,8 +183,16 @@ def test_decision_regions_fine_tuned_to_flip_f_changes_near_f() -> None:
     from unlearn_opt.engine.workspace import Workspace
     from unlearn_opt.spec import spec_from_dict
 
-    spec = spec_from_dict({"name": "flip", "dataset": "digits", "architecture": "cnn", "widths": [1.0],
-                           "forget": {"size": 20}, "original": {"epochs": 15, "batch_size": 64}})  # fmt: skip
+    spec = spec_from_dict(
+        {
+            "name": "flip",
+            "dataset": "digits",
+            "architecture": "cnn",
+            "widths": [1.0],
+            "forget": {"size": 20},
+            "original": {"epochs": 15, "batch_size": 64},
+        }
+    )
     ws = Workspace(spec, device=torch.device("cpu"))
     original, _ = ws.original(1.0)
     same = ws.regions(original, clone_model(original), delta=0.5)

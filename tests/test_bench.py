@@ -26,8 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 )
 def test_benchmark_quick(name: str, keys: set[str]) -> None:
     env = cli_env(UNLEARN_OPT_TEST_POSTGRES=os.environ.get("UNLEARN_OPT_TEST_POSTGRES", DEFAULT_PG))
-    out = subprocess.run([sys.executable, "-m", f"bench.{name}", "--quick", "--device", "cpu"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", "--quick", "--device", "cpu"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["benchmark"] == name and keys <= set(result)

@@ -21,8 +21,21 @@ def test_trial_json_metrics_are_consistent(tmp_path: Path) -> None:
     spec = tmp_path / "s.toml"
     text = (ROOT / "studies" / "quickstart.toml").read_text()
     spec.write_text(text.replace("epochs = 40", "epochs = 10"))
-    out = cli("trial", str(spec), "--width", "1", "--method", "scrub", "--goal", "privacy",
-              "--param", "epochs=2", "--device", "cpu", "--json")
+    out = cli(
+        "trial",
+        str(spec),
+        "--width",
+        "1",
+        "--method",
+        "scrub",
+        "--goal",
+        "privacy",
+        "--param",
+        "epochs=2",
+        "--device",
+        "cpu",
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     m = result["metrics"]
@@ -39,7 +52,10 @@ def test_trial_json_metrics_are_consistent(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--width", "1", "--method", "scrub", "--param", "learning_rate=0.1"], "--param learning_rate: scrub has no such hyperparameter"),
+        (
+            ["--width", "1", "--method", "scrub", "--param", "learning_rate=0.1"],
+            "--param learning_rate: scrub has no such hyperparameter",
+        ),
         (["--width", "1", "--method", "scrub", "--param", "lr"], "expected NAME=VALUE"),
         (["--width", "-1", "--method", "scrub"], "--width: must be > 0"),
         (["--width", "1", "--method", "scrub", "--device", "cuda:7"], "--device"),

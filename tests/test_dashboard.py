@@ -40,8 +40,14 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert worker.wait(timeout=300) == 0
     assert run_cli("report", "tiny", "--out", "rep", cwd=folder, env=env).returncode == 0
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "unlearn_opt", "dashboard", "--port", str(port)], cwd=folder, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "unlearn_opt", "dashboard", "--port", str(port)],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -87,9 +93,17 @@ def test_headless_browser_renders_study_and_figure(dashboard: str) -> None:
 
     options = Options()
     options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage"):  # fmt: skip
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+    ):
         options.add_argument(arg)
     browser = webdriver.Chrome(service=Service(driver), options=options)
     try:

@@ -61,14 +61,21 @@ def write_cifar(root: Path, num_classes: int, per_file: int = 6, protocol: int =
     written = {}
     for name in files:
         labels = rng.integers(0, num_classes, size=per_file).tolist()
-        entry = {"batch_label": name, key: labels, "data": rng.integers(0, 256, size=(per_file, 3072), dtype=np.uint8),
-                 "filenames": [f"{name}_{i}.png" for i in range(per_file)]}  # fmt: skip
+        entry = {
+            "batch_label": name,
+            key: labels,
+            "data": rng.integers(0, 256, size=(per_file, 3072), dtype=np.uint8),
+            "filenames": [f"{name}_{i}.png" for i in range(per_file)],
+        }
         if num_classes == 100:
             entry["coarse_labels"] = [v // 5 for v in labels]
         (folder / name).write_bytes(pickle.dumps(entry, protocol=protocol))
         written[name] = entry
-    meta_name, meta = ("batches.meta", {"label_names": list("abcdefghij")}) if num_classes == 10 else (
-        "meta", {"fine_label_names": [str(i) for i in range(100)], "coarse_label_names": [str(i) for i in range(20)]})  # fmt: skip
+    meta_name, meta = (
+        ("batches.meta", {"label_names": list("abcdefghij")})
+        if num_classes == 10
+        else ("meta", {"fine_label_names": [str(i) for i in range(100)], "coarse_label_names": [str(i) for i in range(20)]})
+    )
     (folder / meta_name).write_bytes(pickle.dumps(meta, protocol=protocol))
     return written
 
@@ -112,8 +119,10 @@ def test_cifar_bad_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     (folder / "data_batch_3").unlink()
     with pytest.raises(UserError) as err:
         load_dataset("cifar10", data_dir=str(tmp_path))
-    assert str(err.value) == (f"cifar10: expected torchvision's CIFAR-10 python files (cifar-10-batches-py/data_batch_1 … "
-                              f"test_batch) in {folder}: data_batch_3 is missing")  # fmt: skip
+    assert str(err.value) == (
+        f"cifar10: expected torchvision's CIFAR-10 python files (cifar-10-batches-py/data_batch_1 … "
+        f"test_batch) in {folder}: data_batch_3 is missing"
+    )
     bad = {
         b"garbage, not a pickle": "not a CIFAR pickle",
         pickle.dumps({"labels": [1]}): "not a CIFAR pickle",  # no 'data'
@@ -148,7 +157,8 @@ def write_tiny(root: Path, *, wnids_file: bool = True) -> list[str]:
         (base / "train" / w / "images").mkdir(parents=True)
         for i in range(4):
             Image.fromarray(rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)).save(
-                base / "train" / w / "images" / f"{w}_{i}.JPEG", format="JPEG")  # fmt: skip
+                base / "train" / w / "images" / f"{w}_{i}.JPEG", format="JPEG"
+            )
         (base / "train" / w / f"{w}_boxes.txt").write_text("")
     lines = []
     for i, w in enumerate([wnids[2], wnids[0], wnids[1]]):
@@ -361,7 +371,9 @@ def test_iterate_eval_in_order() -> None:
 
 def test_normalize_and_to() -> None:
     x = torch.randint(0, 256, (4, 3, 2, 2), dtype=torch.uint8)
-    data = ImageData("c", x, torch.zeros(4, dtype=torch.int64), x, torch.zeros(4, dtype=torch.int64), 10, CIFAR_MEAN, CIFAR_STD, 255.0)
+    data = ImageData(
+        "c", x, torch.zeros(4, dtype=torch.int64), x, torch.zeros(4, dtype=torch.int64), 10, CIFAR_MEAN, CIFAR_STD, 255.0
+    )
     mean, std = torch.tensor(CIFAR_MEAN)[None, :, None, None], torch.tensor(CIFAR_STD)[None, :, None, None]
     assert torch.allclose(data.normalize(x), (x.float() / 255 - mean) / std, atol=1e-5)
     moved = data.to("cpu")

@@ -77,10 +77,14 @@ def test_retrain_forgets_like_unseen_data(clean: Workspace) -> None:
 def noisy() -> Workspace:
     """Synthetic data hard enough (test error ~30%) that an interpolating MLP overfits."""
     raw = {
-        "name": "noisy", "dataset": "synthetic", "architecture": "mlp", "widths": [4.0],
-        "synthetic": {"train_size": 600, "test_size": 600}, "forget": {"size": 100},
+        "name": "noisy",
+        "dataset": "synthetic",
+        "architecture": "mlp",
+        "widths": [4.0],
+        "synthetic": {"train_size": 600, "test_size": 600},
+        "forget": {"size": 100},
         "original": {"epochs": 60, "batch_size": 64, "lr": 0.05, "weight_decay": 0.0},
-    }  # fmt: skip
+    }
     return Workspace(spec_from_dict(raw), device=CPU)
 
 
@@ -114,10 +118,15 @@ def test_same_params_same_result(clean: Workspace) -> None:
 
 def test_compiled_models_give_the_same_kind_of_trial() -> None:
     raw = {
-        "name": "compiled", "dataset": "synthetic", "architecture": "mlp", "widths": [0.5],
-        "synthetic": {"train_size": 300, "test_size": 200}, "forget": {"size": 30},
-        "original": {"epochs": 2, "batch_size": 64}, "runtime": {"compile": True, "deterministic": True},
-    }  # fmt: skip
+        "name": "compiled",
+        "dataset": "synthetic",
+        "architecture": "mlp",
+        "widths": [0.5],
+        "synthetic": {"train_size": 300, "test_size": 200},
+        "forget": {"size": 30},
+        "original": {"epochs": 2, "batch_size": 64},
+        "runtime": {"compile": True, "deterministic": True},
+    }
     ws = Workspace(spec_from_dict(raw), device=CPU)
     original, _ = ws.original(0.5)
     assert hasattr(original, "_compiled_call_impl") and original._compiled_call_impl is not None

@@ -52,8 +52,13 @@ def test_damaged_checkpoint_is_detected_and_retrained(tmp_path: Path, damage: st
     second = run_cli("worker", "tiny", "--device", "cpu", cwd=tmp_path, env=env)
     assert second.returncode == 0, second.stderr
     assert victim.user_attrs["artifact_id"] in originals.user_attrs[CORRUPT_ATTR]
-    again = [t for t in originals.get_trials() if t.state == TrialState.COMPLETE and t.user_attrs["width"] == victim.user_attrs["width"]
-             and t.user_attrs["kind"] == victim.user_attrs["kind"]]  # fmt: skip
+    again = [
+        t
+        for t in originals.get_trials()
+        if t.state == TrialState.COMPLETE
+        and t.user_attrs["width"] == victim.user_attrs["width"]
+        and t.user_attrs["kind"] == victim.user_attrs["kind"]
+    ]
     assert len(again) == 2 and again[1].user_attrs["replaces"] == victim.number  # retrained once
     errors = []
     for name in exp.studies.values():
@@ -80,12 +85,36 @@ def test_unwritable_artifact_store_is_a_clear_error(tmp_path: Path) -> None:
 
 
 VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 500), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=8), st.lists(st.one_of(st.integers(-2, 3), st.floats(-1, 9), st.text(max_size=4)), max_size=4),
-)  # fmt: skip
-KEYS = st.sampled_from(["name", "dataset", "architecture", "widths", "sparsities", "methods", "goals", "lambdas",
-                        "n_trials", "seed", "forget", "original", "sampler", "search", "data_dir", "typo"])  # fmt: skip
-TABLES = st.dictionaries(st.sampled_from(["size", "selection", "classes", "epochs", "lr", "name", "scrub", "x"]), VALUES, max_size=3)
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 500),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.lists(st.one_of(st.integers(-2, 3), st.floats(-1, 9), st.text(max_size=4)), max_size=4),
+)
+KEYS = st.sampled_from(
+    [
+        "name",
+        "dataset",
+        "architecture",
+        "widths",
+        "sparsities",
+        "methods",
+        "goals",
+        "lambdas",
+        "n_trials",
+        "seed",
+        "forget",
+        "original",
+        "sampler",
+        "search",
+        "data_dir",
+        "typo",
+    ]
+)
+TABLES = st.dictionaries(
+    st.sampled_from(["size", "selection", "classes", "epochs", "lr", "name", "scrub", "x"]), VALUES, max_size=3
+)
 QUICKSTART = (Path(__file__).resolve().parent.parent / "studies" / "quickstart.toml").read_text()
 
 
@@ -106,7 +135,9 @@ def _toml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return "nan" if value != value else ("inf" if value == float("inf") else "-inf" if value == float("-inf") else repr(value))
+        return (
+            "nan" if value != value else ("inf" if value == float("inf") else "-inf" if value == float("-inf") else repr(value))
+        )
     if isinstance(value, str):
         return json.dumps(value)  # a JSON string is a TOML basic string
     if isinstance(value, list):
@@ -122,9 +153,18 @@ def spec_files(draw: st.DrawFn) -> bytes:
     cut, inserted or replaced, or bytes that are not text at all."""
     kind = draw(st.sampled_from(["generated", "mutated", "bytes"]))
     if kind == "generated":
-        doc = {"name": "p", "dataset": "digits", "architecture": "cnn", "widths": [1.0], **draw(st.dictionaries(KEYS, VALUES, max_size=6))}
-        tables = draw(st.dictionaries(st.sampled_from(["forget", "original", "sampler", "unlearning", "evaluation", "search.scrub"]),
-                                      TABLES, max_size=3))  # fmt: skip
+        doc = {
+            "name": "p",
+            "dataset": "digits",
+            "architecture": "cnn",
+            "widths": [1.0],
+            **draw(st.dictionaries(KEYS, VALUES, max_size=6)),
+        }
+        tables = draw(
+            st.dictionaries(
+                st.sampled_from(["forget", "original", "sampler", "unlearning", "evaluation", "search.scrub"]), TABLES, max_size=3
+            )
+        )
         lines = [f"{k} = {_toml_value(v)}" for k, v in doc.items()]
         for name, table in tables.items():
             lines += [f"[{name}]", *(f"{k} = {_toml_value(v)}" for k, v in table.items())]

@@ -13,10 +13,30 @@ ORIGINALS = {
 }
 
 
-def row(width: float, method: str, goal: str, lam: float, *, forget: float, test: float, gap: float = 0.0,
-        sparsity: float = 0.0, retrain_forget: float | None = None) -> dict:  # fmt: skip
-    return {"width": width, "sparsity": sparsity, "method": method, "goal": goal, "lambda": lam, "trial_number": 0,
-            "forget_error": forget, "test_error": test, "privacy_gap": gap, "retrain_forget_error": retrain_forget}  # fmt: skip
+def row(
+    width: float,
+    method: str,
+    goal: str,
+    lam: float,
+    *,
+    forget: float,
+    test: float,
+    gap: float = 0.0,
+    sparsity: float = 0.0,
+    retrain_forget: float | None = None,
+) -> dict:
+    return {
+        "width": width,
+        "sparsity": sparsity,
+        "method": method,
+        "goal": goal,
+        "lambda": lam,
+        "trial_number": 0,
+        "forget_error": forget,
+        "test_error": test,
+        "privacy_gap": gap,
+        "retrain_forget_error": retrain_forget,
+    }
 
 
 def test_regimes_and_the_test_trade_off() -> None:
@@ -26,7 +46,10 @@ def test_regimes_and_the_test_trade_off() -> None:
 
 
 def test_claim_a_compares_the_regimes_at_every_lambda() -> None:
-    rows = [row(0.1, "scrub", "privacy", 0.2, forget=0, test=0.3, gap=0.1), row(1.0, "scrub", "privacy", 0.2, forget=0, test=0.05, gap=0.1)]
+    rows = [
+        row(0.1, "scrub", "privacy", 0.2, forget=0, test=0.3, gap=0.1),
+        row(1.0, "scrub", "privacy", 0.2, forget=0, test=0.05, gap=0.1),
+    ]
     found = claim_a(rows, regimes(ORIGINALS), ["scrub"])
     assert found.holds is True  # 0.2·0.1 + 0.8·0.05 = 0.06 < 0.2·0.1 + 0.8·0.3 = 0.26
     assert [t["mean_J_test"] for t in found.table] == pytest.approx([0.26, 0.06])
@@ -36,7 +59,9 @@ def test_claim_a_compares_the_regimes_at_every_lambda() -> None:
 
 
 def test_claim_b_needs_a_margin_over_l1_sparse() -> None:
-    rows = [row(1.0, m, "bias_removal", 0.4, forget=e, test=0.1) for m, e in (("scrub", 0.5), ("neggrad", 0.4), ("l1_sparse", 0.05))]
+    rows = [
+        row(1.0, m, "bias_removal", 0.4, forget=e, test=0.1) for m, e in (("scrub", 0.5), ("neggrad", 0.4), ("l1_sparse", 0.05))
+    ]
     assert claim_b(rows, regimes(ORIGINALS)).holds is True
     rows[1]["forget_error"] = 0.1  # neggrad only 0.05 above l1_sparse
     assert claim_b(rows, regimes(ORIGINALS)).holds is False
@@ -54,7 +79,10 @@ def test_claim_c_reads_the_originals() -> None:
 
 
 def test_claim_d_locality() -> None:
-    regions = [{"width": 0.1, "sparsity": 0.0, "c_prox": 0.2, "s_far": 0.95}, {"width": 1.0, "sparsity": 0.0, "c_prox": 0.5, "s_far": 0.99}]
+    regions = [
+        {"width": 0.1, "sparsity": 0.0, "c_prox": 0.2, "s_far": 0.95},
+        {"width": 1.0, "sparsity": 0.0, "c_prox": 0.5, "s_far": 0.99},
+    ]
     found = claim_d(regions, regimes(ORIGINALS))
     assert found.holds is True and [t["locality"] for t in found.table] == pytest.approx([0.15, 0.49])
     regions[1]["s_far"] = 0.5  # changes everywhere: not local
@@ -63,8 +91,11 @@ def test_claim_d_locality() -> None:
 
 
 def test_claim_e_gap_to_retrain_against_sparsity() -> None:
-    rows = [row(1.0, m, "privacy", 0.4, forget=f, test=0.1, sparsity=s, retrain_forget=0.07)
-            for m in ("finetune", "l1_sparse") for s, f in ((0.0, 0.0), (0.9, 0.05))]  # fmt: skip
+    rows = [
+        row(1.0, m, "privacy", 0.4, forget=f, test=0.1, sparsity=s, retrain_forget=0.07)
+        for m in ("finetune", "l1_sparse")
+        for s, f in ((0.0, 0.0), (0.9, 0.05))
+    ]
     found = claim_e(rows, regimes(ORIGINALS))
     assert found.holds is True  # |0.05 − 0.07| = 0.02 < |0 − 0.07| = 0.07
     assert [t["gap_to_retrain_forget_error"] for t in found.table] == pytest.approx([0.07, 0.02, 0.07, 0.02])

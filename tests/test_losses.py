@@ -87,8 +87,19 @@ def test_scrub_schedule_max_then_min_passes() -> None:
     xf, _ = batch(4, 3)
     xr, yr = batch(6, 4)
     lr, a, g, temp = 0.1, 0.5, 0.9, 3.0
-    got = run("scrub", tiny(), teacher, ListBatches([(xr, yr)]), ListBatches([(xf, torch.zeros(4, dtype=torch.long))]),
-              lr=lr, epochs=2, max_steps=1, alpha=a, gamma=g, temperature=temp)
+    got = run(
+        "scrub",
+        tiny(),
+        teacher,
+        ListBatches([(xr, yr)]),
+        ListBatches([(xf, torch.zeros(4, dtype=torch.long))]),
+        lr=lr,
+        epochs=2,
+        max_steps=1,
+        alpha=a,
+        gamma=g,
+        temperature=temp,
+    )
     want = tiny()
     t_f, t_r = teacher(xf).detach(), teacher(xr).detach()
     sgd_step(want, -kl_by_hand(want(xf), t_f, temp), lr)  # max pass: minimize −KL
@@ -117,9 +128,7 @@ def test_neggrad_plus_weighting(alpha: float) -> None:
 
 def test_l1_coefficient_every_epoch() -> None:
     alpha, epochs = 1e-2, 4
-    assert [l1_sparse.l1_coefficient(alpha, t, epochs) for t in range(epochs)] == pytest.approx(
-        [1e-2, 0.75e-2, 0.5e-2, 0.25e-2]
-    )
+    assert [l1_sparse.l1_coefficient(alpha, t, epochs) for t in range(epochs)] == pytest.approx([1e-2, 0.75e-2, 0.5e-2, 0.25e-2])
     xr, yr = batch(6, 7)
     got = run("l1_sparse", tiny(), tiny(), ListBatches([(xr, yr)]), ListBatches([]), lr=0.1, epochs=epochs, alpha=alpha)
     ref = tiny()
@@ -160,8 +169,15 @@ def test_weight_decay_and_masks_keep_pruned_weights_zero() -> None:
     assert w[kept].min() >= w[~kept].max()
     x, y = batch(8, 9)
     full = complete_params("finetune", {"lr": 0.5, "epochs": 3, "weight_decay": 0.1})
-    inputs = UnlearnInputs(model=model, original=original, retain=ListBatches([(x, y)]), forget=ListBatches([]),
-                           device=torch.device("cpu"), seed=0, masks=masks)
+    inputs = UnlearnInputs(
+        model=model,
+        original=original,
+        retain=ListBatches([(x, y)]),
+        forget=ListBatches([]),
+        device=torch.device("cpu"),
+        seed=0,
+        masks=masks,
+    )
     out = get_method("finetune").unlearn(inputs, full)
     assert torch.all(out[0].weight[masks["0.weight"] == 0] == 0)
     assert sparsity_of(out) == pytest.approx(0.5)

@@ -33,8 +33,8 @@ def test_true_class_confidence() -> None:
 
 def test_mia_efficacy_separable_confidences() -> None:
     g = torch.Generator().manual_seed(0)
-    members = 0.95 + 0.05 * torch.rand(300, generator=g)      # retain: confident
-    nonmembers = 0.3 * torch.rand(300, generator=g)            # test: unsure
+    members = 0.95 + 0.05 * torch.rand(300, generator=g)  # retain: confident
+    nonmembers = 0.3 * torch.rand(300, generator=g)  # test: unsure
     looks_member = 0.97 * torch.ones(40)
     looks_nonmember = 0.1 * torch.ones(40)
     assert mia_efficacy(retain_conf=members, test_conf=nonmembers, forget_conf=looks_member) == 0.0

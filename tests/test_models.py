@@ -32,7 +32,12 @@ def test_every_family_scales_and_runs(arch: str, channels: int, size: int) -> No
 def test_resnet18_stage_widths_follow_width() -> None:
     m = build_model("resnet18", width=0.5, num_classes=10, in_channels=3, image_size=32)
     assert m.conv1.out_channels == 32
-    assert [m.layer1[0].conv1.out_channels, m.layer2[0].conv1.out_channels, m.layer3[0].conv1.out_channels, m.layer4[0].conv1.out_channels] == [32, 64, 128, 256]
+    assert [
+        m.layer1[0].conv1.out_channels,
+        m.layer2[0].conv1.out_channels,
+        m.layer3[0].conv1.out_channels,
+        m.layer4[0].conv1.out_channels,
+    ] == [32, 64, 128, 256]
 
 
 @pytest.mark.parametrize(("arch", "channels", "size"), FAMILIES)

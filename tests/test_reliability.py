@@ -82,10 +82,15 @@ def test_connections_killed_by_the_server(tmp_path: Path, postgres_url: str) -> 
         while any(w.poll() is None for w in workers):
             time.sleep(0.1 if time.monotonic() - started < 8 else 1.0)
             with admin.connect() as conn:
-                terminated += len(conn.execute(sqlalchemy.text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :d AND pid <> pg_backend_pid()"
-                ), {"d": database}).all())  # fmt: skip
+                terminated += len(
+                    conn.execute(
+                        sqlalchemy.text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = :d AND pid <> pg_backend_pid()"
+                        ),
+                        {"d": database},
+                    ).all()
+                )
     finally:
         admin.dispose()
     wait_all(workers, timeout=60)
@@ -144,8 +149,15 @@ def test_full_disk_fails_trials_clearly_and_the_experiment_stays_consistent(tmp_
     spec = write_spec(tmp_path, n_trials=2, epochs=5)
     env = cli_env(UNLEARN_OPT_STORAGE=postgres_url, UNLEARN_OPT_ARTIFACTS=str(tmp_path / "artifacts"))
     assert run_cli("create-study", str(spec), cwd=tmp_path, env=env).returncode == 0
-    full = subprocess.run([sys.executable, "-m", "unlearn_opt", "worker", "tiny", "--device", "cpu"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=300, preexec_fn=_limit_file_size)  # fmt: skip
+    full = subprocess.run(
+        [sys.executable, "-m", "unlearn_opt", "worker", "tiny", "--device", "cpu"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_limit_file_size,
+    )
     assert full.returncode == 1, full.stderr[-2000:]
     assert "File too large" in full.stderr and "trials in a row failed" in full.stderr
     storage = open_storage(postgres_url)
@@ -205,8 +217,9 @@ def test_sixteen_workers_two_thousand_trials(tmp_path: Path, postgres_url: str) 
     def watch() -> None:
         with admin.connect() as conn:
             while not stop.is_set():
-                n = conn.execute(sqlalchemy.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d"),
-                                 {"d": database}).scalar_one()  # fmt: skip
+                n = conn.execute(
+                    sqlalchemy.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d"), {"d": database}
+                ).scalar_one()
                 peak[0] = max(peak[0], int(n))
                 time.sleep(0.05)
 

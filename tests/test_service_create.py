@@ -43,8 +43,13 @@ def test_create_study_is_idempotent_and_refuses_a_changed_spec(tmp_path: Path) -
     assert again.returncode == 0 and "already there, unchanged" in again.stdout
     storage = open_storage(sqlite_url(tmp_path))
     names = {s.study_name for s in storage.get_all_studies()}
-    assert names == {"tiny/w0.25/scrub/privacy", "tiny/w0.25/l1_sparse/privacy", "tiny/w1/scrub/privacy",
-                     "tiny/w1/l1_sparse/privacy", "tiny/_originals"}  # fmt: skip
+    assert names == {
+        "tiny/w0.25/scrub/privacy",
+        "tiny/w0.25/l1_sparse/privacy",
+        "tiny/w1/scrub/privacy",
+        "tiny/w1/l1_sparse/privacy",
+        "tiny/_originals",
+    }
     study = optuna.load_study(study_name="tiny/w1/scrub/privacy", storage=storage)
     assert len(study.get_trials(deepcopy=False)) == 3  # n_trials tickets, none added the second time
     assert study.metric_names == ["privacy_gap", "val_error"]
@@ -72,7 +77,9 @@ def test_bad_spec_writes_nothing(tmp_path: Path) -> None:
     assert out.returncode == 2 and out.stderr.strip() == f"error: spec {bad}: n_trials: must be > 0 (got -3)"
     assert not (tmp_path / "storage").exists()
     missing = tmp_path / "cifar.toml"
-    missing.write_text(f'name = "c"\ndataset = "cifar10"\ndata_dir = "{tmp_path / "nope"}"\narchitecture = "resnet18"\nwidths = [1]\n')
+    missing.write_text(
+        f'name = "c"\ndataset = "cifar10"\ndata_dir = "{tmp_path / "nope"}"\narchitecture = "resnet18"\nwidths = [1]\n'
+    )
     out = run_cli("create-study", str(missing), cwd=tmp_path)
     assert out.returncode == 2 and "cifar10: data_dir" in out.stderr and not (tmp_path / "storage").exists()
     assert len(out.stderr.strip().splitlines()) == 1

@@ -18,8 +18,11 @@ VAR = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
 
 
 def env_example() -> dict[str, str]:
-    pairs = [line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
-             if line.strip() and not line.lstrip().startswith("#")]  # fmt: skip
+    pairs = [
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     return {k.strip(): v.strip() for k, v in pairs}
 
 
@@ -93,7 +96,7 @@ def test_slurm_script_launch_line_parses() -> None:
 def test_dockerfile_installs_the_cli() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["unlearn-opt"]' in text and "pip install" in text
-    assert "unlearn-opt = \"unlearn_opt.cli:main\"" in (ROOT / "pyproject.toml").read_text()
+    assert 'unlearn-opt = "unlearn_opt.cli:main"' in (ROOT / "pyproject.toml").read_text()
 
 
 def test_every_command_has_help() -> None:

@@ -66,9 +66,15 @@ def test_launch_sigterm_or_ctrl_c_leaves_nothing_running(tmp_path: Path, how: st
     env = cli_env()
     assert run_cli("create-study", str(spec), cwd=tmp_path, env=env).returncode == 0
     url = sqlite_url(tmp_path)
-    launcher = subprocess.Popen([sys.executable, "-m", "unlearn_opt", "launch", "tiny", "--cpu-workers", "2", "--no-live"],
-                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)  # fmt: skip
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "unlearn_opt", "launch", "tiny", "--cpu-workers", "2", "--no-live"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     wait_for_running(url, "tiny")
     if how == "sigterm":
         launcher.send_signal(signal.SIGTERM)
@@ -91,13 +97,20 @@ def test_launch_sigterm_or_ctrl_c_leaves_nothing_running(tmp_path: Path, how: st
                 assert retries[0].system_attrs.get("fixed_params", {}) == t.params  # with its parameters
     assert interrupted
 
+
 def test_launch_restarts_a_killed_worker_and_ends_exact(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, n_trials=2, low=80, high=100)  # trials of seconds: the kill lands in one
     env = cli_env(UNLEARN_OPT_HEARTBEAT_SECONDS="30", UNLEARN_OPT_GRACE_SECONDS="600")  # no help from heartbeats
     assert run_cli("create-study", str(spec), cwd=tmp_path, env=env).returncode == 0
     url = sqlite_url(tmp_path)
-    launcher = subprocess.Popen([sys.executable, "-m", "unlearn_opt", "launch", "tiny", "--cpu-workers", "2", "--no-live"],
-                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "unlearn_opt", "launch", "tiny", "--cpu-workers", "2", "--no-live"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     name, trial = wait_for_running(url, "tiny")
     os.kill(int(trial.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
     out, _ = launcher.communicate(timeout=240)

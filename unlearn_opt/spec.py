@@ -130,9 +130,7 @@ class Spec:
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-serializable dict that :func:`spec_from_dict` turns back into this spec."""
         raw = dataclasses.asdict(self)
-        raw["search"] = {
-            m: {p: dataclasses.asdict(o) for p, o in ps.items()} for m, ps in self.search.items()
-        }
+        raw["search"] = {m: {p: dataclasses.asdict(o) for p, o in ps.items()} for m, ps in self.search.items()}
         raw["synthetic"] = dict(self.synthetic)
         raw["original"] = {k: v for k, v in raw["original"].items() if v is not None}
         return json.loads(json.dumps(raw))
@@ -379,10 +377,27 @@ def _override(value: Any, where: str, param: Any) -> ParamOverride:
 
 
 _TOP_KEYS = {
-    "name", "dataset", "data_dir", "architecture", "widths", "sparsities", "methods", "goals",
-    "lambdas", "n_trials", "seed", "forget", "validation", "original", "unlearning",
-    "evaluation", "sampler", "runtime", "search", "synthetic",
-}  # fmt: skip
+    "name",
+    "dataset",
+    "data_dir",
+    "architecture",
+    "widths",
+    "sparsities",
+    "methods",
+    "goals",
+    "lambdas",
+    "n_trials",
+    "seed",
+    "forget",
+    "validation",
+    "original",
+    "unlearning",
+    "evaluation",
+    "sampler",
+    "runtime",
+    "search",
+    "synthetic",
+}
 
 
 def _name(v: Any, w: str) -> str:
@@ -428,23 +443,17 @@ def spec_from_dict(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> S
         data_dir=data_dir,
         architecture=_choice(raw["architecture"], "architecture", ARCHITECTURES),
         widths=_nonempty_unique(_as_list(raw["widths"], "widths", _width), "widths"),
-        sparsities=_nonempty_unique(
-            _as_list(raw.get("sparsities", [0.0]), "sparsities", _sparsity), "sparsities"
-        ),
+        sparsities=_nonempty_unique(_as_list(raw.get("sparsities", [0.0]), "sparsities", _sparsity), "sparsities"),
         methods=methods,
         goals=_nonempty_unique(
             _as_list(raw.get("goals", list(GOALS)), "goals", lambda v, w: _choice(v, w, GOALS)),
             "goals",
         ),
-        lambdas=_nonempty_unique(
-            _as_list(raw.get("lambdas", [0.2, 0.4, 0.6]), "lambdas", _unit_closed), "lambdas"
-        ),
+        lambdas=_nonempty_unique(_as_list(raw.get("lambdas", [0.2, 0.4, 0.6]), "lambdas", _unit_closed), "lambdas"),
         n_trials=_pos_int(raw.get("n_trials", 20), "n_trials"),
         seed=_nonneg_int(raw.get("seed", 0), "seed"),
         forget=_forget(_table(raw, "forget")),
-        validation=_build(
-            ValidationSpec, _table(raw, "validation"), "validation", {"fraction": _unit_open}
-        ),
+        validation=_build(ValidationSpec, _table(raw, "validation"), "validation", {"fraction": _unit_open}),
         original=_original(_table(raw, "original")),
         unlearning=_build(
             UnlearningSpec,

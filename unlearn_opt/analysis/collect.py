@@ -85,8 +85,14 @@ def selection_rows(res: ExperimentResults) -> list[dict[str, Any]]:
     for s in res.studies:
         k = s.key
         for lam in res.experiment.spec.lambdas:
-            row: dict[str, Any] = {"study": s.name, "width": k.width, "sparsity": k.sparsity, "method": k.method,
-                                   "goal": k.goal, "lambda": lam}  # fmt: skip
+            row: dict[str, Any] = {
+                "study": s.name,
+                "width": k.width,
+                "sparsity": k.sparsity,
+                "method": k.method,
+                "goal": k.goal,
+                "lambda": lam,
+            }
             chosen = select(s.trials, goal=k.goal, lam=lam)
             if chosen is not None:
                 row.update(trial_row(chosen))
@@ -104,6 +110,14 @@ def pareto_rows(res: ExperimentResults) -> list[dict[str, Any]]:
     rows = []
     for s in res.studies:
         for t in sorted(s.pareto(), key=lambda t: t.number):
-            rows.append({"study": s.name, "width": s.key.width, "sparsity": s.key.sparsity, "method": s.key.method,
-                         "goal": s.key.goal, **trial_row(t)})  # fmt: skip
+            rows.append(
+                {
+                    "study": s.name,
+                    "width": s.key.width,
+                    "sparsity": s.key.sparsity,
+                    "method": s.key.method,
+                    "goal": s.key.goal,
+                    **trial_row(t),
+                }
+            )
     return rows

@@ -32,20 +32,33 @@ def pareto_front(studies: Sequence[StudyResult], *, title: str) -> go.Figure:
     for s in sorted(studies, key=lambda s: s.key.width):
         obj1 = OBJECTIVES[s.key.goal][0][0]
         done = s.complete
-        fig.add_trace(go.Scatter(
-            x=[t.values[0] for t in done], y=[t.values[1] for t in done], mode="markers",
-            marker={"color": colors[s.key.width], "opacity": 0.25, "size": 6}, showlegend=False,
-            name=f"w={s.key.width:g} trials", hovertext=[f"trial {t.number}" for t in done],
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[t.values[0] for t in done],
+                y=[t.values[1] for t in done],
+                mode="markers",
+                marker={"color": colors[s.key.width], "opacity": 0.25, "size": 6},
+                showlegend=False,
+                name=f"w={s.key.width:g} trials",
+                hovertext=[f"trial {t.number}" for t in done],
+            )
+        )
         front = sorted(s.pareto(), key=lambda t: t.values[0])
-        fig.add_trace(go.Scatter(
-            x=[t.values[0] for t in front], y=[t.values[1] for t in front], mode="lines+markers",
-            line={"color": colors[s.key.width], "shape": "hv"}, marker={"size": 9},
-            name=f"width {s.key.width:g}", hovertext=[f"trial {t.number}" for t in front],
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[t.values[0] for t in front],
+                y=[t.values[1] for t in front],
+                mode="lines+markers",
+                line={"color": colors[s.key.width], "shape": "hv"},
+                marker={"size": 9},
+                name=f"width {s.key.width:g}",
+                hovertext=[f"trial {t.number}" for t in front],
+            )
+        )
     obj1 = OBJECTIVES[studies[0].key.goal][0] if studies else ("objective 1", "")
-    fig.update_layout(title=title, xaxis_title=f"{obj1[0]} ({obj1[1]})", yaxis_title="val_error (minimize)",
-                      legend_title="width", **LAYOUT)  # fmt: skip
+    fig.update_layout(
+        title=title, xaxis_title=f"{obj1[0]} ({obj1[1]})", yaxis_title="val_error (minimize)", legend_title="width", **LAYOUT
+    )
     return fig
 
 
@@ -67,16 +80,27 @@ def selected_vs_width(rows: Sequence[dict[str, Any]], *, goal: str, sparsity: fl
         for li, lam in enumerate(lambdas):
             pts = sorted((r for r in picked if r["method"] == method and r["lambda"] == lam), key=lambda r: r["width"])
             for ci, metric in enumerate(PAPER_METRICS, 1):
-                fig.add_trace(go.Scatter(
-                    x=[r["width"] for r in pts], y=[r[metric] for r in pts], mode="lines+markers",
-                    name=f"{method}", legendgroup=method, showlegend=(ci == 1 and li == 0),
-                    line={"color": palette[mi % len(palette)], "width": 1 + li},
-                    marker={"size": 6 + 4 * li, "color": palette[mi % len(palette)]},
-                    hovertext=[f"{method} λ={lam:g} trial {r['trial_number']}" for r in pts],
-                ), row=1, col=ci)  # fmt: skip
+                fig.add_trace(
+                    go.Scatter(
+                        x=[r["width"] for r in pts],
+                        y=[r[metric] for r in pts],
+                        mode="lines+markers",
+                        name=f"{method}",
+                        legendgroup=method,
+                        showlegend=(ci == 1 and li == 0),
+                        line={"color": palette[mi % len(palette)], "width": 1 + li},
+                        marker={"size": 6 + 4 * li, "color": palette[mi % len(palette)]},
+                        hovertext=[f"{method} λ={lam:g} trial {r['trial_number']}" for r in pts],
+                    ),
+                    row=1,
+                    col=ci,
+                )
     width_axis(fig, [r["width"] for r in picked])
-    fig.update_layout(title=f"selected points ({goal}, sparsity {sparsity:g}); marker size ∝ λ ({', '.join(f'{v:g}' for v in lambdas)})",
-                      height=380, **LAYOUT)  # fmt: skip
+    fig.update_layout(
+        title=f"selected points ({goal}, sparsity {sparsity:g}); marker size ∝ λ ({', '.join(f'{v:g}' for v in lambdas)})",
+        height=380,
+        **LAYOUT,
+    )
     return fig
 
 
@@ -86,8 +110,15 @@ def originals_vs_width(res: ExperimentResults) -> go.Figure:
     for s in sorted(res.experiment.spec.sparsities):
         pts = sorted((k[1], v) for k, v in res.originals.items() if k[0] == "original" and k[2] == s)
         for metric, dash in (("train_error", "solid"), ("test_error", "dash")):
-            fig.add_trace(go.Scatter(x=[w for w, _ in pts], y=[v[metric] for _, v in pts], mode="lines+markers",
-                                     line={"dash": dash}, name=f"{metric} (sparsity {s:g})"))  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=[w for w, _ in pts],
+                    y=[v[metric] for _, v in pts],
+                    mode="lines+markers",
+                    line={"dash": dash},
+                    name=f"{metric} (sparsity {s:g})",
+                )
+            )
     dense = sorted((k[1], v) for k, v in res.originals.items() if k[0] == "original" and k[2] == 0.0)
     threshold = next((w for w, v in dense if v["train_error"] <= OVERPARAMETERIZED_TRAIN_ERROR), None)
     if threshold is not None:
@@ -131,11 +162,24 @@ def regions_vs_width(regions: Sequence[dict[str, Any]], *, sparsity: float = 0.0
             if not widths:
                 continue
             for col, metric in ((1, "c_prox"), (2, "s_far")):
-                ys = [sum(r[metric] for r in picked if r["method"] == method and r["goal"] == goal and r["width"] == w)
-                      / sum(1 for r in picked if r["method"] == method and r["goal"] == goal and r["width"] == w) for w in widths]  # fmt: skip
-                fig.add_trace(go.Scatter(x=widths, y=ys, mode="lines+markers", name=f"{method} ({goal})",
-                                         legendgroup=f"{method}{goal}", showlegend=col == 1,
-                                         line={"color": palette[mi % len(palette)], "dash": dash}), row=1, col=col)  # fmt: skip
+                ys = [
+                    sum(r[metric] for r in picked if r["method"] == method and r["goal"] == goal and r["width"] == w)
+                    / sum(1 for r in picked if r["method"] == method and r["goal"] == goal and r["width"] == w)
+                    for w in widths
+                ]
+                fig.add_trace(
+                    go.Scatter(
+                        x=widths,
+                        y=ys,
+                        mode="lines+markers",
+                        name=f"{method} ({goal})",
+                        legendgroup=f"{method}{goal}",
+                        showlegend=col == 1,
+                        line={"color": palette[mi % len(palette)], "dash": dash},
+                    ),
+                    row=1,
+                    col=col,
+                )
     width_axis(fig, [r["width"] for r in picked])
     fig.update_layout(title=f"decision regions of the selected points (sparsity {sparsity:g}, mean over λ)", height=400, **LAYOUT)
     return fig
@@ -145,7 +189,9 @@ def sparsity_effect(rows: Sequence[dict[str, Any]], *, goal: str = "privacy") ->
     """Prune-then-unlearn: |E_F − E_F(retrain)| and test error of the selected points against
     sparsity, a line per (method, width), mean over λ."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("|E_F − E_F(retrain)|", "test error"))
-    picked = [r for r in rows if r["goal"] == goal and r.get("trial_number") is not None and r.get("retrain_forget_error") is not None]
+    picked = [
+        r for r in rows if r["goal"] == goal and r.get("trial_number") is not None and r.get("retrain_forget_error") is not None
+    ]
     colors = width_colors([r["width"] for r in picked]) if picked else {}
     symbols = ["circle", "square", "diamond", "x", "triangle-up"]
     for mi, method in enumerate(sorted({r["method"] for r in picked})):
@@ -154,10 +200,20 @@ def sparsity_effect(rows: Sequence[dict[str, Any]], *, goal: str = "privacy") ->
             xs = sorted({r["sparsity"] for r in pts})
             for col, value in ((1, lambda r: abs(r["forget_error"] - r["retrain_forget_error"])), (2, lambda r: r["test_error"])):
                 ys = [sum(value(r) for r in pts if r["sparsity"] == s) / sum(1 for r in pts if r["sparsity"] == s) for s in xs]
-                fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=f"{method} w={w:g}",
-                                         legendgroup=f"{method}{w}", showlegend=col == 1,
-                                         marker={"symbol": symbols[mi % len(symbols)], "size": 8},
-                                         line={"color": colors[w]}), row=1, col=col)  # fmt: skip
+                fig.add_trace(
+                    go.Scatter(
+                        x=xs,
+                        y=ys,
+                        mode="lines+markers",
+                        name=f"{method} w={w:g}",
+                        legendgroup=f"{method}{w}",
+                        showlegend=col == 1,
+                        marker={"symbol": symbols[mi % len(symbols)], "size": 8},
+                        line={"color": colors[w]},
+                    ),
+                    row=1,
+                    col=col,
+                )
     fig.update_xaxes(title_text="sparsity (fraction of conv weights pruned)")
     fig.update_layout(title=f"prune, then unlearn ({goal}; selected points, mean over λ)", height=420, **LAYOUT)
     return fig

@@ -86,8 +86,13 @@ def claim_a(rows: Sequence[dict[str, Any]], regime: dict[float, str], methods: S
             if under is not None and over is not None:
                 verdicts.append(over < under)
                 parts.append(f"{goal} λ={lam:g}: under {under:.3f}, over {over:.3f}")
-    return Finding("a", "Over-parameterized widths reach a better trade-off between the goal and test error.",
-                   all(verdicts) if verdicts else None, "; ".join(parts), table)  # fmt: skip
+    return Finding(
+        "a",
+        "Over-parameterized widths reach a better trade-off between the goal and test error.",
+        all(verdicts) if verdicts else None,
+        "; ".join(parts),
+        table,
+    )
 
 
 def claim_b(rows: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding:
@@ -97,20 +102,36 @@ def claim_b(rows: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding
         for method in (*F_METHODS, "l1_sparse", "finetune"):
             picked = [r for r in _done(rows, goal="bias_removal", sparsity=0.0, width=w) if r["method"] == method]
             if picked:
-                table.append({"width": w, "regime": regime[w], "method": method,
-                              "forget_error": _mean(r["forget_error"] for r in picked),
-                              "test_error": _mean(r["test_error"] for r in picked)})  # fmt: skip
-    means = {m: _mean(t["forget_error"] for t in table if t["method"] == m and t["width"] in over) for m in (*F_METHODS, "l1_sparse")}
+                table.append(
+                    {
+                        "width": w,
+                        "regime": regime[w],
+                        "method": method,
+                        "forget_error": _mean(r["forget_error"] for r in picked),
+                        "test_error": _mean(r["test_error"] for r in picked),
+                    }
+                )
+    means = {
+        m: _mean(t["forget_error"] for t in table if t["method"] == m and t["width"] in over) for m in (*F_METHODS, "l1_sparse")
+    }
     if any(v is None for v in means.values()):
-        return Finding("b", "For bias removal at large widths, scrub and neggrad succeed where l1_sparse fails.",
-                       None, "needs bias_removal studies of scrub, neggrad and l1_sparse at over-parameterized widths", table)  # fmt: skip
+        return Finding(
+            "b",
+            "For bias removal at large widths, scrub and neggrad succeed where l1_sparse fails.",
+            None,
+            "needs bias_removal studies of scrub, neggrad and l1_sparse at over-parameterized widths",
+            table,
+        )
     holds = all(means[m] >= means["l1_sparse"] + MARGIN_B for m in F_METHODS)  # type: ignore[operator]
     summary = ", ".join(f"{m} E_F {_fmt(v)}" for m, v in means.items()) + " (mean over λ and over-parameterized widths)"
-    return Finding("b", "For bias removal at large widths, scrub and neggrad succeed where l1_sparse fails.", holds, summary, table)
+    return Finding(
+        "b", "For bias removal at large widths, scrub and neggrad succeed where l1_sparse fails.", holds, summary, table
+    )
 
 
-def claim_c(originals: dict[tuple[str, float, float], dict[str, Any]], regime: dict[float, str], *,
-            corrupt_labels: bool = False) -> Finding:  # fmt: skip
+def claim_c(
+    originals: dict[tuple[str, float, float], dict[str, Any]], regime: dict[float, str], *, corrupt_labels: bool = False
+) -> Finding:
     statement = "Under-parameterized originals already have a small forget/forget-test gap."
     if corrupt_labels:  # E_F against the corrupted labels, E_Ft against true ones: not a privacy gap
         return Finding("c", statement, None, "not a privacy experiment: the forget set's labels are corrupted")
@@ -118,9 +139,17 @@ def claim_c(originals: dict[tuple[str, float, float], dict[str, Any]], regime: d
     for w in sorted(regime):
         o = originals[("original", w, 0.0)]
         r = originals.get(("retrain", w, 0.0), {})
-        table.append({"width": w, "regime": regime[w], "train_error": o["train_error"], "forget_error": o["forget_error"],
-                      "forget_test_error": o["forget_test_error"], "privacy_gap": o["privacy_gap"],
-                      "retrain_privacy_gap": r.get("privacy_gap")})  # fmt: skip
+        table.append(
+            {
+                "width": w,
+                "regime": regime[w],
+                "train_error": o["train_error"],
+                "forget_error": o["forget_error"],
+                "forget_test_error": o["forget_test_error"],
+                "privacy_gap": o["privacy_gap"],
+                "retrain_privacy_gap": r.get("privacy_gap"),
+            }
+        )
     under = [t["privacy_gap"] for t in table if t["regime"] == "under"]
     over = [t["privacy_gap"] for t in table if t["regime"] == "over"]
     holds = all(g <= SMALL_GAP_C for g in under) if under else None
@@ -140,10 +169,14 @@ def claim_d(regions: Sequence[dict[str, Any]], regime: dict[float, str]) -> Find
     over = _mean(t["locality"] for t in table if t["regime"] == "over")
     statement = "Decision regions change near F and stay the same far from it, more so at large widths."
     if under is None or over is None:
-        return Finding("d", statement, None, "needs `unlearn-opt decision-regions` at under- and over-parameterized widths", table)
+        return Finding(
+            "d", statement, None, "needs `unlearn-opt decision-regions` at under- and over-parameterized widths", table
+        )
     holds = over > under and all(t["s_far"] >= S_FAR_MIN_D for t in table)
-    summary = (f"mean C_prox + S_far − 1: under {under:.3f}, over {over:.3f}; "
-               f"S_far from {min(t['s_far'] for t in table):.3f} to {max(t['s_far'] for t in table):.3f}")  # fmt: skip
+    summary = (
+        f"mean C_prox + S_far − 1: under {under:.3f}, over {over:.3f}; "
+        f"S_far from {min(t['s_far'] for t in table):.3f} to {max(t['s_far'] for t in table):.3f}"
+    )
     return Finding("d", statement, holds, summary, table)
 
 
@@ -156,10 +189,18 @@ def claim_e(rows: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding
         gaps = {}
         for s in sparsities:
             picked = [r for r in _done(rows, goal="privacy", sparsity=s, method=method) if r["width"] in over]
-            gaps[s] = _mean(abs(r["forget_error"] - r["retrain_forget_error"]) for r in picked if r.get("retrain_forget_error") is not None)
-            table.append({"method": method, "sparsity": s, "gap_to_retrain_forget_error": gaps[s],
-                          "test_error": _mean(r["test_error"] for r in picked),
-                          "privacy_gap": _mean(r["privacy_gap"] for r in picked)})  # fmt: skip
+            gaps[s] = _mean(
+                abs(r["forget_error"] - r["retrain_forget_error"]) for r in picked if r.get("retrain_forget_error") is not None
+            )
+            table.append(
+                {
+                    "method": method,
+                    "sparsity": s,
+                    "gap_to_retrain_forget_error": gaps[s],
+                    "test_error": _mean(r["test_error"] for r in picked),
+                    "privacy_gap": _mean(r["privacy_gap"] for r in picked),
+                }
+            )
         if len(sparsities) > 1 and gaps[sparsities[0]] is not None and gaps[sparsities[-1]] is not None:
             verdicts.append(gaps[sparsities[-1]] < gaps[sparsities[0]])  # type: ignore[operator]
             parts.append(f"{method}: " + ", ".join(f"s={s:g} {_fmt(g)}" for s, g in gaps.items()))
@@ -168,14 +209,25 @@ def claim_e(rows: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding
     return Finding("e", statement, all(verdicts), "|E_F − E_F(retrain)|, " + "; ".join(parts), table)
 
 
-def findings(rows: Sequence[dict[str, Any]], originals: dict[tuple[str, float, float], dict[str, Any]],
-             regions: Sequence[dict[str, Any]], *, methods: Sequence[str], corrupt_labels: bool = False) -> list[Finding]:  # fmt: skip
+def findings(
+    rows: Sequence[dict[str, Any]],
+    originals: dict[tuple[str, float, float], dict[str, Any]],
+    regions: Sequence[dict[str, Any]],
+    *,
+    methods: Sequence[str],
+    corrupt_labels: bool = False,
+) -> list[Finding]:
     """Every check, in order (a)–(e). With ``corrupt_labels`` (a bias-removal experiment) the
     originals' E_F − E_Ft is no privacy gap, so (c) is not checked."""
     regime = regimes(originals)
     base = [m for m in methods if m in ("scrub", "neggrad", "l1_sparse")] or list(methods)
-    return [claim_a(rows, regime, base), claim_b(rows, regime), claim_c(originals, regime, corrupt_labels=corrupt_labels),
-            claim_d(regions, regime), claim_e(rows, regime)]  # fmt: skip
+    return [
+        claim_a(rows, regime, base),
+        claim_b(rows, regime),
+        claim_c(originals, regime, corrupt_labels=corrupt_labels),
+        claim_d(regions, regime),
+        claim_e(rows, regime),
+    ]
 
 
 def _cell(text: str) -> str:

@@ -50,19 +50,46 @@ def plane_grid(ws: Workspace, models: dict[str, nn.Module], *, steps: int = 31) 
 def plane_figure(plane: dict[str, Any], *, title: str) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=("original", "unlearned"))
     for col, name in enumerate(("original", "unlearned"), 1):
-        fig.add_trace(go.Heatmap(z=plane[name], x=plane["coords"], y=plane["coords"], colorscale="Turbo",
-                                 showscale=col == 2, colorbar={"title": "class"}), row=1, col=col)  # fmt: skip
+        fig.add_trace(
+            go.Heatmap(
+                z=plane[name],
+                x=plane["coords"],
+                y=plane["coords"],
+                colorscale="Turbo",
+                showscale=col == 2,
+                colorbar={"title": "class"},
+            ),
+            row=1,
+            col=col,
+        )
         for x, y, label in ((0, 0, "forget x0"), (1, 0, "x1"), (0, 1, "x2")):
-            fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers+text", text=[label], textposition="top center",
-                                     marker={"color": "white", "size": 9, "line": {"color": "black", "width": 1}},
-                                     showlegend=False), row=1, col=col)  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=[x],
+                    y=[y],
+                    mode="markers+text",
+                    text=[label],
+                    textposition="top center",
+                    marker={"color": "white", "size": 9, "line": {"color": "black", "width": 1}},
+                    showlegend=False,
+                ),
+                row=1,
+                col=col,
+            )
     fig.update_layout(title=title, height=420, template="plotly_white")
     return fig
 
 
-def compute_regions(*, storage_url: str | None, experiment: str, artifacts: str | None = None,
-                    lambdas: list[float] | None = None, delta: float | None = None, device: str = "auto",
-                    progress: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+def compute_regions(
+    *,
+    storage_url: str | None,
+    experiment: str,
+    artifacts: str | None = None,
+    lambdas: list[float] | None = None,
+    delta: float | None = None,
+    device: str = "auto",
+    progress: bool = False,
+) -> list[dict[str, Any]]:
     """Scores of the selected trials, stored on their studies (user attribute ``decision_regions``)
     and as plane figures for the dashboard. Returns one row per (study, λ)."""
     from optuna_dashboard import save_plotly_graph_object
@@ -92,12 +119,21 @@ def compute_regions(*, storage_url: str | None, experiment: str, artifacts: str 
             original, unlearned, _, _ = ws.unlearn(width=s.key.width, sparsity=s.key.sparsity, method=s.key.method, params=params)
             scores = ws.regions(original, unlearned, delta=delta)
             plane = plane_grid(ws, {"original": original, "unlearned": unlearned})
-            row = {"lambda": lam, "trial_number": trial.number, "delta": delta, "c_prox": scores.c_prox,
-                   "s_far": scores.s_far, "plane": plane}  # fmt: skip
+            row = {
+                "lambda": lam,
+                "trial_number": trial.number,
+                "delta": delta,
+                "c_prox": scores.c_prox,
+                "s_far": scores.s_far,
+                "plane": plane,
+            }
             kept.append(row)
             rows.append({"study": s.name, **row})
-            save_plotly_graph_object(s.study, plane_figure(plane, title=f"{s.name} λ={lam:g} trial {trial.number}"),
-                                     graph_object_id=f"regions-l{lam:g}")  # fmt: skip
+            save_plotly_graph_object(
+                s.study,
+                plane_figure(plane, title=f"{s.name} λ={lam:g} trial {trial.number}"),
+                graph_object_id=f"regions-l{lam:g}",
+            )
         s.study.set_user_attr(ATTR, kept)
     if not rows:
         raise UserError(f"decision-regions: experiment {experiment!r} has no COMPLETE trial with a trained original yet")

@@ -87,12 +87,21 @@ class _Page:
             "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
             "th{background:#f3f3f3}.missing{color:#a33}"
         )
-        return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
-                f"<style>{style}</style></head><body><h1>{html.escape(self.title)}</h1>{''.join(self.parts)}</body></html>")  # fmt: skip
+        return (
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
+            f"<style>{style}</style></head><body><h1>{html.escape(self.title)}</h1>{''.join(self.parts)}</body></html>"
+        )
 
 
-def write_report(*, storage_url: str | None, experiment: str, out_dir: str | Path, artifacts: str | None = None,
-                 save_to_dashboard: bool = True, images: bool = False) -> Path:  # fmt: skip
+def write_report(
+    *,
+    storage_url: str | None,
+    experiment: str,
+    out_dir: str | Path,
+    artifacts: str | None = None,
+    save_to_dashboard: bool = True,
+    images: bool = False,
+) -> Path:
     """Write the report of ``experiment`` into ``out_dir``: selection.csv, pareto.csv,
     regions.csv, findings.md/.json, report.html (and the main figures as PNG under figures/
     with ``images``); returns the HTML path."""
@@ -114,27 +123,47 @@ def write_report(*, storage_url: str | None, experiment: str, out_dir: str | Pat
     page = _Page(f"unlearn-opt report: {exp.name}")
     missing = res.missing()
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    page.raw(f"<p>{len(exp.studies)} studies, {exp.spec.n_trials} trials each, dataset {exp.spec.dataset}, "
-             f"architecture {exp.spec.architecture}, widths {', '.join(f'{w:g}' for w in exp.spec.widths)}; "
-             f"spec {exp.spec_hash[:12]}; written {stamp}.</p>")  # fmt: skip
+    page.raw(
+        f"<p>{len(exp.studies)} studies, {exp.spec.n_trials} trials each, dataset {exp.spec.dataset}, "
+        f"architecture {exp.spec.architecture}, widths {', '.join(f'{w:g}' for w in exp.spec.widths)}; "
+        f"spec {exp.spec_hash[:12]}; written {stamp}.</p>"
+    )
     page.section("missing", "What is missing")
     if missing:
         page.raw("<ul class='missing'>" + "".join(f"<li>{html.escape(m)}</li>" for m in missing) + "</ul>")
     else:
         page.raw("<p>Nothing: every study has its trials and every original is trained.</p>")
 
-    page.section("findings", "The papers' findings, checked on this experiment",
-                 "Definitions and thresholds: <code>unlearn_opt/analysis/findings.py</code>; tables in findings.md.")
-    page.raw(_table([{"claim": f"({f.claim})", "statement": f.statement,
-                      "here": {True: "holds", False: "does not hold", None: "cannot tell"}[f.holds], "numbers": f.summary}
-                     for f in found], ["claim", "statement", "here", "numbers"]))  # fmt: skip
+    page.section(
+        "findings",
+        "The papers' findings, checked on this experiment",
+        "Definitions and thresholds: <code>unlearn_opt/analysis/findings.py</code>; tables in findings.md.",
+    )
+    page.raw(
+        _table(
+            [
+                {
+                    "claim": f"({f.claim})",
+                    "statement": f.statement,
+                    "here": {True: "holds", False: "does not hold", None: "cannot tell"}[f.holds],
+                    "numbers": f.summary,
+                }
+                for f in found
+            ],
+            ["claim", "statement", "here", "numbers"],
+        )
+    )
 
     page.section("originals", "Original models against width")
     originals_fig = originals_vs_width(res)
     page.figure(originals_fig)
     static["originals"] = originals_fig
 
-    page.section("pareto-fronts", "Pareto fronts", "Objective 1 against validation error, all widths overlaid; faint points are all COMPLETE trials.")
+    page.section(
+        "pareto-fronts",
+        "Pareto fronts",
+        "Objective 1 against validation error, all widths overlaid; faint points are all COMPLETE trials.",
+    )
     dashboard_figs: dict[str, list[go.Figure]] = {}
     for (sparsity, method, goal), studies in sorted(_groups(res).items()):
         fig = pareto_front(studies, title=f"{method} — {goal}" + (f" (sparsity {sparsity:g})" if exp.spec.sparse else ""))
@@ -144,8 +173,11 @@ def write_report(*, storage_url: str | None, experiment: str, out_dir: str | Pat
         for s in studies:
             dashboard_figs.setdefault(s.name, []).append(fig)
 
-    page.section("selected-points", "Selected points against width",
-                 "Per λ, the trial minimizing J_λ = λ·g + (1 − λ)·E_V (the papers' figure).")  # fmt: skip
+    page.section(
+        "selected-points",
+        "Selected points against width",
+        "Per λ, the trial minimizing J_λ = λ·g + (1 − λ)·E_V (the papers' figure).",
+    )
     for goal in exp.spec.goals:
         for sparsity in sorted(exp.spec.sparsities):
             fig = selected_vs_width(sel, goal=goal, sparsity=sparsity)
@@ -171,9 +203,27 @@ def write_report(*, storage_url: str | None, experiment: str, out_dir: str | Pat
         dashboard_figs.setdefault(s.name, []).append(originals_fig)
 
     page.section("selection-table", "Selection table")
-    page.raw(_table(sel, ["study", "lambda", "trial_number", "j_lambda", "forget_error", "forget_test_error",
-                          "privacy_gap", "val_error", "test_error", "mia_auc", "mia_efficacy",
-                          "original_train_error", "original_test_error", "retrain_forget_error"]))  # fmt: skip
+    page.raw(
+        _table(
+            sel,
+            [
+                "study",
+                "lambda",
+                "trial_number",
+                "j_lambda",
+                "forget_error",
+                "forget_test_error",
+                "privacy_gap",
+                "val_error",
+                "test_error",
+                "mia_auc",
+                "mia_efficacy",
+                "original_train_error",
+                "original_test_error",
+                "retrain_forget_error",
+            ],
+        )
+    )
 
     page.section("decision-regions", "Decision regions")
     if regions:
@@ -199,9 +249,18 @@ def write_report(*, storage_url: str | None, experiment: str, out_dir: str | Pat
 
 def region_rows(res: ExperimentResults) -> list[dict[str, Any]]:
     """The stored decision-region scores, one row per (study, λ, δ), without the plane grids."""
-    return [{"study": s.name, "width": s.key.width, "sparsity": s.key.sparsity, "method": s.key.method, "goal": s.key.goal,
-             **{k: v for k, v in r.items() if k not in ("study", "plane")}}
-            for s in res.studies for r in stored_regions(s)]  # fmt: skip
+    return [
+        {
+            "study": s.name,
+            "width": s.key.width,
+            "sparsity": s.key.sparsity,
+            "method": s.key.method,
+            "goal": s.key.goal,
+            **{k: v for k, v in r.items() if k not in ("study", "plane")},
+        }
+        for s in res.studies
+        for r in stored_regions(s)
+    ]
 
 
 def write_images(figures: dict[str, go.Figure], folder: Path) -> None:
@@ -213,23 +272,34 @@ def write_images(figures: dict[str, go.Figure], folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, fig in figures.items():
         try:
-            fig.write_image(folder / f"{name}.png", width=1400 if "selected" in name else 900, height=int(fig.layout.height or 500), scale=1)
+            fig.write_image(
+                folder / f"{name}.png", width=1400 if "selected" in name else 900, height=int(fig.layout.height or 500), scale=1
+            )
         except Exception as exc:  # noqa: BLE001 - kaleido's errors (no browser) become one line
-            raise UserError(f"report --images: could not render {name}.png ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                            "kaleido needs Chrome or Chromium (set BROWSER_PATH)") from None
+            raise UserError(
+                f"report --images: could not render {name}.png ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                "kaleido needs Chrome or Chromium (set BROWSER_PATH)"
+            ) from None
 
 
 def _save_to_dashboard(res: ExperimentResults, sel: list[dict[str, Any]], figs: dict[str, list[go.Figure]]) -> None:
     for s in res.studies:
         for i, fig in enumerate(figs.get(s.name, [])):
             save_plotly_graph_object(s.study, fig, graph_object_id=f"unlearn-opt-{i}")
-        lines = [f"## {s.name}", "", f"{len(s.complete)}/{res.experiment.spec.n_trials} trials COMPLETE.", "",
-                 "| λ | trial | J_λ | objective 1 | val_error | test_error |", "|---|---|---|---|---|---|"]  # fmt: skip
+        lines = [
+            f"## {s.name}",
+            "",
+            f"{len(s.complete)}/{res.experiment.spec.n_trials} trials COMPLETE.",
+            "",
+            "| λ | trial | J_λ | objective 1 | val_error | test_error |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in (r for r in sel if r["study"] == s.name):
             if r.get("trial_number") is None:
                 lines.append(f"| {r['lambda']:g} | — | — | — | — | — |")
             else:
-                lines.append(f"| {r['lambda']:g} | {r['trial_number']} | {r['j_lambda']:.4f} | {r['objective_1']:.4f} | "
-                             f"{r['objective_2']:.4f} | {r['test_error']:.4f} |")  # fmt: skip
+                lines.append(
+                    f"| {r['lambda']:g} | {r['trial_number']} | {r['j_lambda']:.4f} | {r['objective_1']:.4f} | "
+                    f"{r['objective_2']:.4f} | {r['test_error']:.4f} |"
+                )
         save_note(s.study, "\n".join(lines))
-

@@ -32,9 +32,16 @@ def cli() -> None:
 
 
 for command in (
-    trial_command, create_study_command, worker_command, launch_command, status_command, run_command,
-    report_command, decision_regions_command, dashboard_command,
-):  # fmt: skip
+    trial_command,
+    create_study_command,
+    worker_command,
+    launch_command,
+    status_command,
+    run_command,
+    report_command,
+    decision_regions_command,
+    dashboard_command,
+):
     cli.add_command(command)
 
 

@@ -18,16 +18,23 @@ from unlearn_opt.cli.service import _quiet_optuna, artifacts_option, storage_opt
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Folder (default reports/EXPERIMENT).")
 @click.option("--no-dashboard", is_flag=True, help="Do not save figures and notes on the studies.")
 @click.option("--images", is_flag=True, help="Also write the main figures as PNG under OUT/figures (needs kaleido and Chromium).")
-def report_command(experiment: str, storage: str | None, artifacts: str | None, out: str | None, no_dashboard: bool,
-                   images: bool) -> None:  # fmt: skip
+def report_command(
+    experiment: str, storage: str | None, artifacts: str | None, out: str | None, no_dashboard: bool, images: bool
+) -> None:
     """Write selection.csv, pareto.csv, regions.csv, findings.md and report.html; save figures
     for the dashboard."""
     from unlearn_opt.analysis.report import write_report
 
     _quiet_optuna()
     folder = Path(out) if out else Path("reports") / experiment
-    path = write_report(storage_url=storage, experiment=experiment, out_dir=folder, artifacts=artifacts,
-                        save_to_dashboard=not no_dashboard, images=images)  # fmt: skip
+    path = write_report(
+        storage_url=storage,
+        experiment=experiment,
+        out_dir=folder,
+        artifacts=artifacts,
+        save_to_dashboard=not no_dashboard,
+        images=images,
+    )
     click.echo(f"wrote {folder / 'selection.csv'}, {folder / 'pareto.csv'}, {folder / 'findings.md'} and {path}")
 
 
@@ -38,19 +45,23 @@ def report_command(experiment: str, storage: str | None, artifacts: str | None, 
 @click.option("--lambda", "lambdas", type=click.FloatRange(0, 1), multiple=True, help="λ to analyse (default: the spec's).")
 @click.option("--delta", type=click.FloatRange(min=0, min_open=True), default=None, help="Radius δ (default: the spec's).")
 @click.option("--device", default="auto", show_default=True)
-def decision_regions_command(experiment: str, storage: str | None, artifacts: str | None, lambdas: tuple[float, ...],
-                             delta: float | None, device: str) -> None:  # fmt: skip
+def decision_regions_command(
+    experiment: str, storage: str | None, artifacts: str | None, lambdas: tuple[float, ...], delta: float | None, device: str
+) -> None:
     """C_prox(δ) and S_far(δ) of the selected trials, stored on their studies."""
     from unlearn_opt.analysis.regions import compute_regions
 
     _quiet_optuna()
-    rows = compute_regions(storage_url=storage, experiment=experiment, artifacts=artifacts,
-                           lambdas=list(lambdas) or None, delta=delta, device=device)  # fmt: skip
+    rows = compute_regions(
+        storage_url=storage, experiment=experiment, artifacts=artifacts, lambdas=list(lambdas) or None, delta=delta, device=device
+    )
     table = Table(title=f"{experiment}: decision regions")
     for col in ("study", "λ", "trial", "δ", "C_prox", "S_far"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["study"], f"{r['lambda']:g}", str(r["trial_number"]), f"{r['delta']:g}", f"{r['c_prox']:.4f}", f"{r['s_far']:.4f}")
+        table.add_row(
+            r["study"], f"{r['lambda']:g}", str(r["trial_number"]), f"{r['delta']:g}", f"{r['c_prox']:.4f}", f"{r['s_far']:.4f}"
+        )
     Console().print(table)
 
 

@@ -11,13 +11,17 @@ from rich.console import Console
 from rich.table import Table
 
 storage_option = click.option(
-    "--storage", default=None, metavar="URL",
+    "--storage",
+    default=None,
+    metavar="URL",
     help="Database URL (default: $UNLEARN_OPT_STORAGE, else sqlite under storage/).",
-)  # fmt: skip
+)
 artifacts_option = click.option(
-    "--artifacts", default=None, metavar="PATH|s3://BUCKET",
+    "--artifacts",
+    default=None,
+    metavar="PATH|s3://BUCKET",
     help="Artifact store for checkpoints (default: $UNLEARN_OPT_ARTIFACTS, else storage/artifacts).",
-)  # fmt: skip
+)
 
 
 def _quiet_optuna() -> None:
@@ -72,7 +76,9 @@ def create(spec_path: str, storage: str | None, artifacts: str | None, new_versi
             where = f"{exp.name}/w*" + (f"/s{fmt_number(sparsity)}" if exp.spec.sparse else "") + f"/{method}/{goal}"
             table.add_row(where, objectives(goal), f"{exp.spec.n_trials} each", " ".join(f"{w:g}" for w in sorted(widths)))
     console.print(table)
-    console.print(f"{len(exp.studies)} studies, {len(exp.models_needed())} original/retrain models to train; spec {exp.spec_hash[:12]}")
+    console.print(
+        f"{len(exp.studies)} studies, {len(exp.models_needed())} original/retrain models to train; spec {exp.spec_hash[:12]}"
+    )
     return exp.name
 
 
@@ -93,7 +99,9 @@ def create_study_command(spec_path: str, storage: str | None, artifacts: str | N
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--max-trials", type=click.IntRange(min=1), default=None, help="Stop after this many trials.")
 @click.option("--quiet", is_flag=True, help="Only warnings and errors.")
-def worker_command(experiment: str, storage: str | None, artifacts: str | None, device: str, max_trials: int | None, quiet: bool) -> None:
+def worker_command(
+    experiment: str, storage: str | None, artifacts: str | None, device: str, max_trials: int | None, quiet: bool
+) -> None:
     """Run trials of EXPERIMENT until every study has its n_trials COMPLETE."""
     from unlearn_opt.engine.runtime import resolve_device
     from unlearn_opt.service.storage import open_storage, resolve_artifacts, resolve_url
@@ -104,13 +112,16 @@ def worker_command(experiment: str, storage: str | None, artifacts: str | None, 
     resolve_device(device)
     url = resolve_url(storage)
     rdb = open_storage(url)
-    done = run_worker(storage=rdb, experiment=experiment, artifacts=resolve_artifacts(artifacts, url), device=device, max_trials=max_trials)
+    done = run_worker(
+        storage=rdb, experiment=experiment, artifacts=resolve_artifacts(artifacts, url), device=device, max_trials=max_trials
+    )
     if not quiet:
         click.echo(f"worker done: {done} trial(s) completed", err=True)
 
 
-def _launch(experiment: str, url: str, artifacts: str | None, *, gpus: str | None, workers_per_gpu: int,
-            cpu_workers: int, live: bool) -> int:  # fmt: skip
+def _launch(
+    experiment: str, url: str, artifacts: str | None, *, gpus: str | None, workers_per_gpu: int, cpu_workers: int, live: bool
+) -> int:
     import optuna
     import torch
 
@@ -121,16 +132,22 @@ def _launch(experiment: str, url: str, artifacts: str | None, *, gpus: str | Non
     from unlearn_opt.service.tickets import release_workers
 
     _quiet_optuna()
-    slots = plan_slots(gpus=gpus, workers_per_gpu=workers_per_gpu, cpu_workers=cpu_workers,
-                       visible_gpus=torch.cuda.device_count())  # fmt: skip
+    slots = plan_slots(
+        gpus=gpus, workers_per_gpu=workers_per_gpu, cpu_workers=cpu_workers, visible_gpus=torch.cuda.device_count()
+    )
     rdb = open_storage(url)
     exp = load_experiment(rdb, experiment)
     threads = max(1, (torch.get_num_threads() or 1) // max(1, sum(s.device == "cpu" for s in slots)))
     studies = [optuna.load_study(study_name=n, storage=rdb) for n in (*exp.studies.values(), exp.originals_study)]
-    launcher = Launcher(experiment=exp.name, storage_url=url, artifacts=resolve_artifacts(artifacts, url).spec,
-                        slots=slots, read_progress=lambda: read_progress(rdb, exp),
-                        threads_per_worker=threads if cpu_workers else None,
-                        release=lambda ids, error: release_workers(studies, ids, error))  # fmt: skip
+    launcher = Launcher(
+        experiment=exp.name,
+        storage_url=url,
+        artifacts=resolve_artifacts(artifacts, url).spec,
+        slots=slots,
+        read_progress=lambda: read_progress(rdb, exp),
+        threads_per_worker=threads if cpu_workers else None,
+        release=lambda ids, error: release_workers(studies, ids, error),
+    )
     return launcher.run(live=live)
 
 
@@ -142,13 +159,27 @@ def _launch(experiment: str, url: str, artifacts: str | None, *, gpus: str | Non
 @storage_option
 @artifacts_option
 @click.option("--no-live", is_flag=True, help="No live progress display.")
-def launch_command(experiment: str, gpus: str | None, workers_per_gpu: int, cpu_workers: int,
-                   storage: str | None, artifacts: str | None, no_live: bool) -> None:  # fmt: skip
+def launch_command(
+    experiment: str,
+    gpus: str | None,
+    workers_per_gpu: int,
+    cpu_workers: int,
+    storage: str | None,
+    artifacts: str | None,
+    no_live: bool,
+) -> None:
     """Start workers on this machine (pinned to GPUs), restart any that dies, show progress."""
     from unlearn_opt.service.storage import resolve_url
 
-    code = _launch(experiment, resolve_url(storage), artifacts, gpus=gpus, workers_per_gpu=workers_per_gpu,
-                   cpu_workers=cpu_workers, live=not no_live)  # fmt: skip
+    code = _launch(
+        experiment,
+        resolve_url(storage),
+        artifacts,
+        gpus=gpus,
+        workers_per_gpu=workers_per_gpu,
+        cpu_workers=cpu_workers,
+        live=not no_live,
+    )
     if code:
         raise click.exceptions.Exit(code)
 
@@ -184,16 +215,32 @@ def status_command(experiment: str, storage: str | None, as_json: bool) -> None:
 @click.option("--no-live", is_flag=True, help="No live progress display.")
 @click.option("--regions", is_flag=True, help="Also compute the decision regions of the selected points before the report.")
 @click.option("--images", is_flag=True, help="Also write the main figures as PNG (needs kaleido and Chromium).")
-def run_command(spec_path: str, workers: int, gpus: str | None, storage: str | None, artifacts: str | None,
-                out: str | None, no_live: bool, regions: bool, images: bool) -> None:  # fmt: skip
+def run_command(
+    spec_path: str,
+    workers: int,
+    gpus: str | None,
+    storage: str | None,
+    artifacts: str | None,
+    out: str | None,
+    no_live: bool,
+    regions: bool,
+    images: bool,
+) -> None:
     """Create, work and report in one command (the embedded default storage)."""
     from unlearn_opt.service.storage import resolve_url
 
     console = Console(stderr=True)
     url = resolve_url(storage)
     name = create(spec_path, url, artifacts, False, console)
-    code = _launch(name, url, artifacts, gpus=gpus, workers_per_gpu=workers if gpus else 1,
-                   cpu_workers=0 if gpus else workers, live=not no_live)  # fmt: skip
+    code = _launch(
+        name,
+        url,
+        artifacts,
+        gpus=gpus,
+        workers_per_gpu=workers if gpus else 1,
+        cpu_workers=0 if gpus else workers,
+        live=not no_live,
+    )
     if code:
         raise click.exceptions.Exit(code)
     from unlearn_opt.analysis.report import write_report

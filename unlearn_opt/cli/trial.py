@@ -20,8 +20,13 @@ from unlearn_opt.spec import GOALS, METHODS, load_spec
 @click.option("--sparsity", type=float, default=0.0, show_default=True, help="Prune-then-unlearn sparsity.")
 @click.option("--method", type=click.Choice(METHODS), required=True, help="Unlearning method.")
 @click.option("--goal", type=click.Choice(GOALS), default="privacy", show_default=True)
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="A hyperparameter (repeatable); the rest take the method's defaults.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A hyperparameter (repeatable); the rest take the method's defaults.",
+)
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--seed", type=int, default=None, help="Seed of the unlearning run (default: the spec's).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -77,8 +82,7 @@ def trial_command(
     console.print(table)
     console.print(
         f"original: {record.param_count:,} parameters, train error {record.train_error:.4f}, "
-        f"test error {record.test_error:.4f}, "
-        + ("overparameterized" if record.overparameterized else "underparameterized")
+        f"test error {record.test_error:.4f}, " + ("overparameterized" if record.overparameterized else "underparameterized")
     )
     console.print("params: " + ", ".join(f"{k}={v:g}" for k, v in full.items()))
 

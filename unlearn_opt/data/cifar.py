@@ -36,8 +36,19 @@ _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")} | {
 }
 
 # what unpickling and reading a foreign or damaged file can raise (UnicodeDecodeError is a ValueError)
-_MALFORMED = (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, KeyError, TypeError,
-              ValueError, OverflowError, MemoryError, RecursionError)  # fmt: skip
+_MALFORMED = (
+    pickle.UnpicklingError,
+    EOFError,
+    AttributeError,
+    ImportError,
+    IndexError,
+    KeyError,
+    TypeError,
+    ValueError,
+    OverflowError,
+    MemoryError,
+    RecursionError,
+)
 
 
 class _CifarUnpickler(pickle.Unpickler):

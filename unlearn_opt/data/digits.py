@@ -17,9 +17,7 @@ def load_digits_data() -> ImageData:
     bunch = load_digits()
     x = (bunch.images.astype(np.float32) / 16.0)[:, None]
     y = bunch.target.astype(np.int64)
-    idx_train, idx_test = train_test_split(
-        np.arange(len(y)), test_size=0.3, stratify=y, random_state=SPLIT_SEED
-    )
+    idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=0.3, stratify=y, random_state=SPLIT_SEED)
     mean, std = float(x[idx_train].mean()), float(x[idx_train].std())
     x = (x - mean) / std
     return ImageData(

@@ -47,10 +47,7 @@ class Splits:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Splits:
-        arrays = {
-            k: np.asarray(raw[k], dtype=np.int64)
-            for k in (*SPLIT_NAMES, "forget_labels", "forget_true_labels")
-        }
+        arrays = {k: np.asarray(raw[k], dtype=np.int64) for k in (*SPLIT_NAMES, "forget_labels", "forget_true_labels")}
         return cls(**arrays, corrupted=bool(raw["corrupted"]))
 
     def digest(self) -> str:
@@ -98,9 +95,7 @@ def make_splits(
         candidates = pool
         where = "the train pool"
     if forget_size > len(candidates):
-        raise UserError(
-            f"forget.size: {forget_size} is larger than {where} ({len(candidates)} examples)"
-        )
+        raise UserError(f"forget.size: {forget_size} is larger than {where} ({len(candidates)} examples)")
     forget = np.sort(rng.choice(candidates, size=forget_size, replace=False)).astype(np.int64)
     retain = np.setdiff1d(pool, forget).astype(np.int64)
 

@@ -24,9 +24,7 @@ def resolve_device(name: str | None) -> torch.device:
         if not torch.cuda.is_available():
             raise UserError(f"--device: {name} asked for but no CUDA GPU is visible")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UserError(
-                f"--device: {name} does not exist (visible GPUs: {torch.cuda.device_count()})"
-            )
+            raise UserError(f"--device: {name} does not exist (visible GPUs: {torch.cuda.device_count()})")
     elif device.type != "cpu":
         raise UserError(f"--device: unsupported device {name!r} (expected cpu, cuda or cuda:N)")
     return device
@@ -81,13 +79,9 @@ def make_sgd(
     """SGD (or Adam) over the model's parameters; with ``masks``, pruned weights are re-zeroed
     after every step, so they stay exactly zero whatever weight decay and momentum do."""
     if optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam(
-            model.parameters(), lr=lr, weight_decay=weight_decay
-        )
+        opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     else:
-        opt = torch.optim.SGD(
-            model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay
-        )
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     if masks:
         opt.register_step_post_hook(lambda *_: apply_masks(model, masks))
     return opt

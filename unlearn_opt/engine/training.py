@@ -69,9 +69,7 @@ def train(
             loss = torch.zeros((), device=device)
             for x, y in batches:
                 with autocast(device):
-                    loss = F.cross_entropy(
-                        model(prepare_input(x)).float(), y, label_smoothing=recipe.label_smoothing
-                    )
+                    loss = F.cross_entropy(model(prepare_input(x)).float(), y, label_smoothing=recipe.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -75,10 +75,7 @@ def state_from_bytes(blob: bytes) -> dict[str, torch.Tensor]:
 
 def masks_of(model: nn.Module) -> dict[str, torch.Tensor]:
     """Masks of a pruned model: 1 where a conv weight is non-zero."""
-    return {
-        f"{name}.weight" if name else "weight": (m.weight != 0).to(m.weight.dtype)
-        for name, m in conv_weights(model)
-    }
+    return {f"{name}.weight" if name else "weight": (m.weight != 0).to(m.weight.dtype) for name, m in conv_weights(model)}
 
 
 class Workspace:
@@ -231,11 +228,17 @@ class Workspace:
             model, masks, epochs = self.new_model(width), {}, recipe.epochs
             desc = f"original w={width:g}"
         if epochs:
-            batches = self.batches(
-                "pool", batch_size=recipe.batch_size, seed=self.spec.seed, augment=recipe.augment
+            batches = self.batches("pool", batch_size=recipe.batch_size, seed=self.spec.seed, augment=recipe.augment)
+            train(
+                model,
+                batches,
+                recipe=recipe,
+                device=self.device,
+                epochs=epochs,
+                masks=masks,
+                description=desc,
+                progress=self.progress,
             )
-            train(model, batches, recipe=recipe, device=self.device, epochs=epochs, masks=masks,
-                  description=desc, progress=self.progress)  # fmt: skip
         record = self._record(model, width=width, sparsity=sparsity, seconds=time.perf_counter() - start)
         return model, record
 
@@ -249,9 +252,7 @@ class Workspace:
     def has_original(self, width: float, sparsity: float = 0.0) -> bool:
         return (float(width), float(sparsity)) in self._originals
 
-    def put_original(
-        self, width: float, sparsity: float, state: Mapping[str, torch.Tensor], record: OriginalRecord
-    ) -> nn.Module:
+    def put_original(self, width: float, sparsity: float, state: Mapping[str, torch.Tensor], record: OriginalRecord) -> nn.Module:
         """Install an original trained elsewhere (a worker loads it from the artifact store)."""
         model = self.new_model(width)
         model.load_state_dict(state)
@@ -263,11 +264,8 @@ class Workspace:
         recipe = self.spec.original
         start = time.perf_counter()
         model = self.new_model(width, seed=self.spec.seed + 1)
-        batches = self.batches(
-            "retain", batch_size=recipe.batch_size, seed=self.spec.seed + 1, augment=recipe.augment
-        )
-        train(model, batches, recipe=recipe, device=self.device, description=f"retrain w={width:g}",
-              progress=self.progress)  # fmt: skip
+        batches = self.batches("retain", batch_size=recipe.batch_size, seed=self.spec.seed + 1, augment=recipe.augment)
+        train(model, batches, recipe=recipe, device=self.device, description=f"retrain w={width:g}", progress=self.progress)
         return model, self._record(model, width=width, sparsity=0.0, seconds=time.perf_counter() - start)
 
     def retrain(self, width: float) -> tuple[nn.Module, OriginalRecord]:
@@ -333,18 +331,14 @@ class Workspace:
         """Unlearn and evaluate: every metric of DESIGN §6 plus the two objectives."""
         if goal not in GOALS:
             raise UserError(f"--goal: unknown {goal!r} (expected one of: {', '.join(GOALS)})")
-        _, unlearned, _, seconds = self.unlearn(
-            width=width, sparsity=sparsity, method=method, params=params, seed=seed
-        )
+        _, unlearned, _, seconds = self.unlearn(width=width, sparsity=sparsity, method=method, params=params, seed=seed)
         metrics = self.evaluate(unlearned)
         metrics["unlearn_seconds"] = seconds
         obj1, obj2 = objectives(goal, metrics)
         metrics["objective_1"], metrics["objective_2"] = obj1, obj2
         return metrics
 
-    def regions(
-        self, original: nn.Module, unlearned: nn.Module, *, delta: float | None = None, seed: int = 0
-    ) -> RegionScores:
+    def regions(self, original: nn.Module, unlearned: nn.Module, *, delta: float | None = None, seed: int = 0) -> RegionScores:
         """C_prox(δ) and S_far(δ) of an unlearned model against its original."""
         ev = self.spec.evaluation
         d = self.data

@@ -18,9 +18,7 @@ def global_magnitude_prune(model: nn.Module, sparsity: float) -> dict[str, torch
     convs = conv_weights(model)
     if sparsity <= 0 or not convs:
         return {}
-    prune.global_unstructured(
-        [(m, "weight") for _, m in convs], pruning_method=prune.L1Unstructured, amount=float(sparsity)
-    )
+    prune.global_unstructured([(m, "weight") for _, m in convs], pruning_method=prune.L1Unstructured, amount=float(sparsity))
     masks: dict[str, torch.Tensor] = {}
     for name, m in convs:
         masks[f"{name}.weight" if name else "weight"] = m.weight_mask.detach().clone()

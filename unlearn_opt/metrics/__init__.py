@@ -83,9 +83,7 @@ def evaluate(
         "test_error": error_rate(lt, sets.test_labels),
         "privacy_gap": abs(forget_error - forget_test_error),
         "forget_error_true": error_rate(lf, sets.forget_true_labels),
-        "mia_auc": mia_auc(
-            per_example_loss(lf, sets.forget_labels), per_example_loss(lft, sets.forget_test_labels)
-        ),
+        "mia_auc": mia_auc(per_example_loss(lf, sets.forget_labels), per_example_loss(lft, sets.forget_test_labels)),
         "mia_efficacy": mia_efficacy(
             retain_conf=true_class_confidence(lr, sets.retain_labels),
             test_conf=true_class_confidence(lt, sets.test_labels),

@@ -13,9 +13,7 @@ from unlearn_opt.models.small import MLP, SmallCNN
 ARCHITECTURES = ("resnet18", "resnet50", "allcnn", "cnn", "mlp")
 
 
-def build_model(
-    architecture: str, *, width: float, num_classes: int, in_channels: int, image_size: int
-) -> nn.Module:
+def build_model(architecture: str, *, width: float, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
     """A fresh model of ``architecture`` with every layer's channel count scaled by ``width``."""
     if width <= 0:
         raise UserError(f"width: must be > 0 (got {width!r})")

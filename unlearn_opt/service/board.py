@@ -53,4 +53,3 @@ def read_board(storage: RDBStorage, study_ids: Iterable[int]) -> dict[int, Study
     for board in out.values():
         board.waiting.sort()
     return out
-

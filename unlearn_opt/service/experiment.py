@@ -160,17 +160,13 @@ def _ensure_studies(exp: Experiment, storage: BaseStorage) -> None:
 
 
 def _create_originals(exp: Experiment, storage: BaseStorage, splits: Splits, artifacts: ArtifactLocation) -> None:
-    study = optuna.create_study(
-        study_name=exp.originals_study, storage=storage, direction="minimize", load_if_exists=True
-    )
+    study = optuna.create_study(study_name=exp.originals_study, storage=storage, direction="minimize", load_if_exists=True)
     study.set_metric_names(["test_error"])
     store = artifacts.open()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{exp.name}-splits.json"
         path.write_text(json.dumps(splits.to_dict()))
-        splits_id = upload_artifact(
-            artifact_store=store, file_path=str(path), study_or_trial=study, mimetype="application/json"
-        )
+        splits_id = upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study, mimetype="application/json")
     if not study.get_trials(deepcopy=False):
         for kind, width, sparsity in exp.models_needed():
             study.enqueue_trial({}, user_attrs={"kind": kind, "width": width, "sparsity": sparsity})

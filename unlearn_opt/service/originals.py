@@ -88,10 +88,10 @@ class OriginalsView:
         """Waiting tickets whose prerequisites are done (a sparse original needs its dense one),
         originals before retrain references, dense before sparse, narrow before wide."""
         out = [
-            t for t in self.waiting
-            if key_of(t) not in self.complete
-            and (key_of(t)[2] == 0.0 or self.ready("original", key_of(t)[1], 0.0))
-        ]  # fmt: skip
+            t
+            for t in self.waiting
+            if key_of(t) not in self.complete and (key_of(t)[2] == 0.0 or self.ready("original", key_of(t)[1], 0.0))
+        ]
         return sorted(out, key=lambda t: (key_of(t)[0] != "original", key_of(t)[2], key_of(t)[1], t.number))
 
     def all_done(self, needed: list[ModelKey]) -> bool:
@@ -109,7 +109,11 @@ def train_model(ws: Workspace, key: ModelKey) -> tuple[torch.nn.Module, Original
 
 
 def store_model(
-    study: optuna.Study, trial: optuna.Trial, key: ModelKey, model: torch.nn.Module, record: OriginalRecord,
+    study: optuna.Study,
+    trial: optuna.Trial,
+    key: ModelKey,
+    model: torch.nn.Module,
+    record: OriginalRecord,
     store: object,
 ) -> None:
     """Upload ``model``'s checkpoint and complete ``trial`` with the record, the artifact id and
@@ -135,9 +139,7 @@ def store_model(
     tickets.complete(study, trial, [record.test_error], user_attrs=attrs)
 
 
-def train_and_store(
-    ws: Workspace, study: optuna.Study, trial: optuna.Trial, key: ModelKey, store: object
-) -> OriginalRecord:
+def train_and_store(ws: Workspace, study: optuna.Study, trial: optuna.Trial, key: ModelKey, store: object) -> OriginalRecord:
     """Train the model of ``key`` in ``ws``, upload its checkpoint, complete ``trial``."""
     model, record = train_model(ws, key)
     store_model(study, trial, key, model, record, store)
@@ -173,8 +175,9 @@ def install(ws: Workspace, trial: FrozenTrial, store: object) -> None:
         try:
             download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
         except Exception as exc:  # noqa: BLE001 - any store failure becomes one clear error
-            raise CheckpointError(f"{kind} w={width:g} s={sparsity:g}: cannot read checkpoint {artifact_id}: {exc}",
-                                  artifact_id=artifact_id) from None  # fmt: skip
+            raise CheckpointError(
+                f"{kind} w={width:g} s={sparsity:g}: cannot read checkpoint {artifact_id}: {exc}", artifact_id=artifact_id
+            ) from None
         blob = path.read_bytes()
     if sha256(blob) != trial.user_attrs.get("sha256"):
         raise CheckpointError(
@@ -185,8 +188,9 @@ def install(ws: Workspace, trial: FrozenTrial, store: object) -> None:
     try:
         state = state_from_bytes(blob)
     except Exception as exc:  # noqa: BLE001 - weights_only=True refuses anything but tensors
-        raise CheckpointError(f"{kind} w={width:g} s={sparsity:g}: unreadable checkpoint: {exc}",
-                              artifact_id=artifact_id) from None  # fmt: skip
+        raise CheckpointError(
+            f"{kind} w={width:g} s={sparsity:g}: unreadable checkpoint: {exc}", artifact_id=artifact_id
+        ) from None
     record = OriginalRecord.from_dict(trial.user_attrs["record"])
     if kind == "retrain":
         ws.put_retrain(width, state, record)

@@ -82,23 +82,38 @@ def read_progress(storage: BaseStorage, exp: Experiment) -> Progress:
             count[t.state] += 1
             if t.state == TrialState.COMPLETE and t.datetime_complete is not None:
                 finish_times.append(t.datetime_complete)
-        studies.append(StudyProgress(name, count[TrialState.COMPLETE], count[TrialState.RUNNING],
-                                     count[TrialState.WAITING], count[TrialState.FAIL], exp.spec.n_trials))  # fmt: skip
+        studies.append(
+            StudyProgress(
+                name,
+                count[TrialState.COMPLETE],
+                count[TrialState.RUNNING],
+                count[TrialState.WAITING],
+                count[TrialState.FAIL],
+                exp.spec.n_trials,
+            )
+        )
     models: dict[tuple[str, float, float], ModelProgress] = {}
     for t in optuna.load_study(study_name=exp.originals_study, storage=storage).get_trials(deepcopy=False):
         if "kind" not in t.user_attrs:
             continue
         key = key_of(t)
         a = t.user_attrs
-        mp = ModelProgress(*key, state=t.state.name, param_count=a.get("param_count"), train_error=a.get("train_error"),
-                           test_error=a.get("test_error"), overparameterized=a.get("overparameterized"))  # fmt: skip
+        mp = ModelProgress(
+            *key,
+            state=t.state.name,
+            param_count=a.get("param_count"),
+            train_error=a.get("train_error"),
+            test_error=a.get("test_error"),
+            overparameterized=a.get("overparameterized"),
+        )
         rank = {"COMPLETE": 3, "RUNNING": 2, "WAITING": 1}.get(t.state.name, 0)
         prev = models.get(key)
         if prev is None or rank > {"COMPLETE": 3, "RUNNING": 2, "WAITING": 1}.get(prev.state, 0):
             models[key] = mp
     remaining = sum(s.remaining for s in studies)
-    return Progress(exp.name, studies, sorted(models.values(), key=lambda m: (m.kind, m.width, m.sparsity)),
-                    _eta(finish_times, remaining))  # fmt: skip
+    return Progress(
+        exp.name, studies, sorted(models.values(), key=lambda m: (m.kind, m.width, m.sparsity)), _eta(finish_times, remaining)
+    )
 
 
 def _eta(finish_times: list[dt.datetime], remaining: int) -> float | None:
@@ -133,9 +148,13 @@ def progress_tables(p: Progress) -> tuple[Table, Table]:
     for m in p.models:
         regime = "" if m.overparameterized is None else ("over" if m.overparameterized else "under")
         models.add_row(
-            m.kind, f"{m.width:g}", f"{m.sparsity:g}", m.state,
+            m.kind,
+            f"{m.width:g}",
+            f"{m.sparsity:g}",
+            m.state,
             "" if m.param_count is None else f"{m.param_count:,}",
             "" if m.train_error is None else f"{m.train_error:.4f}",
-            "" if m.test_error is None else f"{m.test_error:.4f}", regime,
-        )  # fmt: skip
+            "" if m.test_error is None else f"{m.test_error:.4f}",
+            regime,
+        )
     return studies, models

@@ -47,7 +47,9 @@ def resolve_url(url: str | None) -> str:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise UserError(f"--storage: {mask_url(url)!r} is not a database URL (e.g. sqlite:///storage/x.db or postgresql+psycopg://user@host/db)") from None
+        raise UserError(
+            f"--storage: {mask_url(url)!r} is not a database URL (e.g. sqlite:///storage/x.db or postgresql+psycopg://user@host/db)"
+        ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername not in ("sqlite", "postgresql+psycopg"):

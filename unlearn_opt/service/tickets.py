@@ -132,9 +132,19 @@ def _cache_trial(storage: object, study_id: int, trial_id: int, number: int) -> 
         storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))  # type: ignore[attr-defined]
         return
     placeholder = FrozenTrial(
-        number=number, state=TrialState.RUNNING, value=None, values=None, datetime_start=None, datetime_complete=None,
-        params={}, distributions={}, user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=trial_id,
-    )  # fmt: skip
+        number=number,
+        state=TrialState.RUNNING,
+        value=None,
+        values=None,
+        datetime_start=None,
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs={},
+        system_attrs={},
+        intermediate_values={},
+        trial_id=trial_id,
+    )
     with lock:
         add(study_id, [placeholder])
         studies[study_id].unfinished_trial_ids.add(trial_id)
@@ -149,10 +159,19 @@ def complete(study: optuna.Study, trial: optuna.Trial, values: Sequence[float], 
     if len(floats) != len(study.directions) or any(math.isnan(v) for v in floats):
         raise ValueError(f"trial {trial.number}: cannot complete with values {floats} ({len(study.directions)} objectives)")
     frozen = FrozenTrial(
-        number=trial.number, state=TrialState.RUNNING, value=None, values=None, datetime_start=trial.datetime_start,
-        datetime_complete=None, params=trial.params, distributions=trial.distributions,
-        user_attrs={**trial.user_attrs, **user_attrs}, system_attrs={}, intermediate_values={}, trial_id=trial._trial_id,
-    )  # fmt: skip
+        number=trial.number,
+        state=TrialState.RUNNING,
+        value=None,
+        values=None,
+        datetime_start=trial.datetime_start,
+        datetime_complete=None,
+        params=trial.params,
+        distributions=trial.distributions,
+        user_attrs={**trial.user_attrs, **user_attrs},
+        system_attrs={},
+        intermediate_values={},
+        trial_id=trial._trial_id,
+    )
     study.sampler.after_trial(study, frozen, TrialState.COMPLETE, floats)
     t, v = TrialModel.__table__, TrialValueModel.__table__
     rows = []
@@ -181,9 +200,7 @@ def finish(storage: object, trial_id: int, state: TrialState) -> bool:
     return _move(storage, trial_id, old=TrialState.RUNNING, new=state)
 
 
-def fail_and_requeue(
-    study: optuna.Study, trial_id: int, error: str, *, params: dict[str, Any], count_retry: bool = True
-) -> bool:
+def fail_and_requeue(study: optuna.Study, trial_id: int, error: str, *, params: dict[str, Any], count_retry: bool = True) -> bool:
     """Mark a RUNNING trial FAIL with its ``error``, then queue its replacement: the same
     ``params`` while ``SAME_PARAMS_RETRIES`` last, then a fresh ticket. Returns False (and queues
     nothing) if the trial was no longer RUNNING: another worker failed it as stale first, and its

@@ -113,9 +113,7 @@ class Worker:
         self.id = worker_id()
         offset = zlib.crc32(self.id.encode())
         self.studies = {  # one sampler per study (TPE's multivariate search space is per study)
-            key: optuna.load_study(
-                study_name=name, storage=self.storage, sampler=make_sampler(self.spec, seed_offset=offset + i)
-            )
+            key: optuna.load_study(study_name=name, storage=self.storage, sampler=make_sampler(self.spec, seed_offset=offset + i))
             for i, (key, name) in enumerate(self.exp.studies.items())
         }
         self.originals = optuna.load_study(study_name=self.exp.originals_study, storage=self.storage)
@@ -312,7 +310,9 @@ class Worker:
                     if sparsity > 0:
                         self._ensure_original(width, 0.0, OriginalsView.read(self.originals))
                     model, record = train_model(self.ws, key)
-                retrying(lambda: store_model(self.originals, trial, key, model, record, self.store), sleep=self._interruptible_sleep)
+                retrying(
+                    lambda: store_model(self.originals, trial, key, model, record, self.store), sleep=self._interruptible_sleep
+                )
         except Interrupted:
             self._fail(self.originals, trial, "interrupted", requeue={}, count_retry=False)
             raise
@@ -430,5 +430,7 @@ def run_worker(
     max_trials: int | None = None,
 ) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    worker = retrying(lambda: Worker(storage=storage, experiment=experiment, artifacts=artifacts, device=device, max_trials=max_trials))
+    worker = retrying(
+        lambda: Worker(storage=storage, experiment=experiment, artifacts=artifacts, device=device, max_trials=max_trials)
+    )
     return worker.run()
