@@ -2,8 +2,9 @@
 
 Each epoch is one pass over R; the F batches of that epoch come from one fresh pass over F,
 repeated in the same order when R has more batches (``itertools.cycle``), and F starts over at
-the next epoch. α = 1 is finetuning on R; small α approaches ascent on F (but still one step per R
-batch; plain gradient ascent is the ``gradient_ascent`` method).
+the next epoch. α = 1 is finetuning on R (F still runs through the model in train mode and moves
+its BatchNorm statistics); α = 0 is ascent on F but still one step per R batch (plain gradient
+ascent is the ``gradient_ascent`` method).
 
 Reference: meghdadk/SCRUB — ``thirdparty/repdistiller/helper/loops.py:train_negrad`` (``zip(
 train_loader, cycle(delete_loader))``, R forward before F) called once per epoch by
