@@ -54,7 +54,8 @@ def test_wide_interpolates_narrow_does_not(clean: Workspace) -> None:
     ("method", "params"),
     [
         ("scrub", {"lr": 0.02, "epochs": 3, "max_steps": 2, "alpha": 0.5, "gamma": 1.0, "temperature": 4.0}),
-        ("neggrad", {"lr": 0.01, "epochs": 2, "alpha": 0.98}),
+        ("neggrad", {"lr": 0.1, "epochs": 2, "alpha": 0.98}),  # momentum 0 (the reference)
+        ("gradient_ascent", {"lr": 1e-3, "epochs": 4}),
     ],
 )
 def test_methods_using_f_raise_the_forget_error_of_memorized_data(corrupted: Workspace, method: str, params: dict) -> None:

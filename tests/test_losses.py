@@ -74,7 +74,7 @@ def sgd_step(model: nn.Module, loss: torch.Tensor, lr: float) -> None:
 
 def run(method: str, model: nn.Module, original: nn.Module, retain, forget, **params) -> nn.Module:
     full = complete_params(method, {"momentum": 0.0, "weight_decay": 0.0, **params})
-    inputs = UnlearnInputs(model=model, original=original, retain=retain, forget=forget, device=torch.device("cpu"), seed=0)
+    inputs = UnlearnInputs(model=model, original=original, retain=retain, forget=forget, device=torch.device("cpu"))
     return get_method(method).unlearn(inputs, full)
 
 
@@ -173,9 +173,7 @@ def test_weight_decay_and_masks_keep_pruned_weights_zero() -> None:
         model=model,
         original=original,
         retain=ListBatches([(x, y)]),
-        forget=ListBatches([]),
         device=torch.device("cpu"),
-        seed=0,
         masks=masks,
     )
     out = get_method("finetune").unlearn(inputs, full)

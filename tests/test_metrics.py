@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from unlearn_opt.metrics.decision_regions import far_examples, region_scores, sample_ball
 from unlearn_opt.metrics.mia import mia_auc, mia_efficacy
-from unlearn_opt.metrics.predictions import error_rate, true_class_confidence
+from unlearn_opt.metrics.predictions import error_rate, label_confidence
 
 
 def test_error_rate_by_hand() -> None:
@@ -26,9 +27,9 @@ def test_mia_auc_by_hand() -> None:
     assert mia_auc(torch.tensor([0.1, 0.5]), torch.tensor([0.3, 0.6])) == 0.75
 
 
-def test_true_class_confidence() -> None:
+def test_label_confidence() -> None:
     logits = torch.tensor([[0.0, 0.0], [torch.log(torch.tensor(3.0)), 0.0]])
-    assert true_class_confidence(logits, torch.tensor([1, 0])).tolist() == pytest.approx([0.5, 0.75])
+    assert label_confidence(logits, torch.tensor([1, 0])).tolist() == pytest.approx([0.5, 0.75])
 
 
 def test_mia_efficacy_separable_confidences() -> None:
@@ -94,7 +95,86 @@ def test_a_diverged_model_is_measured_not_crashed() -> None:
     labels = torch.tensor([0, 0, 0])
     assert error_rate(logits, labels) == pytest.approx(2 / 3)  # non-finite rows are wrong
     assert per_example_loss(logits, labels)[0] == DIVERGED_LOSS
-    assert true_class_confidence(logits, labels)[0] == 0.0
-    conf = true_class_confidence(logits, labels)
+    assert label_confidence(logits, labels)[0] == 0.0
+    conf = label_confidence(logits, labels)
     efficacy = mia_efficacy(retain_conf=torch.rand(50), test_conf=torch.rand(50), forget_conf=conf)
     assert any(efficacy == pytest.approx(v) for v in (0.0, 1 / 3, 2 / 3, 1.0))
+
+
+def test_mia_shadow_set_is_balanced_and_deterministic() -> None:
+    from unlearn_opt.metrics.mia import shadow_sets
+
+    members, nonmembers = np.arange(1000.0), -np.arange(1.0, 301.0)
+    m, n = shadow_sets(members, nonmembers, max_examples=10_000, seed=0)
+    assert len(m) == len(n) == 300  # n = min(|R|, |T|, 10 000)
+    assert set(m) <= set(members) and len(set(m)) == 300 and sorted(n) == sorted(nonmembers)
+    again = shadow_sets(members, nonmembers, max_examples=10_000, seed=0)
+    assert np.array_equal(again[0], m) and np.array_equal(again[1], n)
+    assert not np.array_equal(shadow_sets(members, nonmembers, max_examples=10_000, seed=1)[0], m)
+    m, n = shadow_sets(members, nonmembers, max_examples=50, seed=0)
+    assert len(m) == len(n) == 50
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mia_efficacy_fits_a_balanced_shadow_set(seed: int) -> None:
+    """R: 900 confidences 0.95 and 100 at 0.5; T: 10 at 0.5. Balanced (10 of R, about one of them
+    at 0.5, against T's 10), confidence 0.5 is a non-member's: F at 0.5 scores 1. Fit on all of R
+    against T, 100 members at 0.5 outvote 10 non-members and F would score 0."""
+    retain = torch.cat([torch.full((900,), 0.95), torch.full((100,), 0.5)])
+    test = torch.full((10,), 0.5)
+    forget = torch.full((20,), 0.5)
+    assert mia_efficacy(retain_conf=retain, test_conf=test, forget_conf=forget, seed=seed) == 1.0
+    assert mia_efficacy(retain_conf=retain, test_conf=test, forget_conf=torch.full((20,), 0.95), seed=seed) == 0.0
+
+
+def test_mia_efficacy_scores_forget_with_the_labels_it_was_trained_on() -> None:
+    """Bias removal with corrupted labels: the original fits F's corrupted labels as confidently as
+    R's, so the attack must call F members (efficacy 0). With F's true labels its confidence is
+    ≈ 0 and the untouched original would score 1."""
+    from unlearn_opt.data.base import ImageData
+    from unlearn_opt.metrics import EvalSets, evaluate
+
+    def logits(labels: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:  # "images" holding the logits
+        out = torch.zeros(len(labels), 1, 1, 3)
+        out[torch.arange(len(labels)), 0, 0, labels] = margin
+        return out
+
+    g = torch.Generator().manual_seed(0)
+    y_r = torch.randint(0, 3, (60,), generator=g)
+    y_f_true = torch.randint(0, 3, (10,), generator=g)
+    y_f = (y_f_true + 1) % 3  # the corrupted labels the original was trained on
+    y_t = torch.randint(0, 3, (60,), generator=g)
+    x_train = torch.cat([logits(y_r, torch.full((60,), 8.0)), logits(y_f, torch.full((10,), 8.0))])
+    x_test = logits(y_t, torch.linspace(-1.0, 1.5, 60))  # unsure on test data
+    data = ImageData(
+        name="logits",
+        x_train=x_train,
+        y_train=torch.cat([y_r, y_f_true]),
+        x_test=x_test,
+        y_test=y_t,
+        num_classes=3,
+        mean=(0.0,),
+        std=(1.0,),
+        scale=1.0,
+    )
+    r, f, t = torch.arange(60), torch.arange(60, 70), torch.arange(60)
+    sets = EvalSets(
+        val=r[:10],
+        val_labels=y_r[:10],
+        forget=f,
+        forget_labels=y_f,
+        forget_true_labels=y_f_true,
+        retain=r,
+        retain_labels=y_r,
+        forget_test=t[:10],
+        forget_test_labels=y_t[:10],
+        test=t,
+        test_labels=y_t,
+    )
+    metrics = evaluate(nn.Flatten(), data=data, sets=sets)
+    assert metrics["forget_error"] == 0.0 and metrics["forget_error_true"] == 1.0
+    assert metrics["mia_efficacy"] == 0.0
+    conf_r = label_confidence(x_train[:60].flatten(1), y_r)
+    conf_t = label_confidence(x_test.flatten(1), y_t)
+    conf_f_true = label_confidence(x_train[60:].flatten(1), y_f_true)
+    assert mia_efficacy(retain_conf=conf_r, test_conf=conf_t, forget_conf=conf_f_true) == 1.0

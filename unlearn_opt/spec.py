@@ -2,6 +2,13 @@
 
 Every problem is a :class:`~unlearn_opt.errors.UserError` whose message is one line naming the
 field (``forget.size``, ``widths[2]``, ...) and what is wrong with it.
+
+Methods and their hyperparameters are declared in :mod:`unlearn_opt.methods.registry` (loading a
+spec does not import torch). ``[search.METHOD]`` overrides one of METHOD's hyperparameters with a
+range ``{ low, high, log }`` or a fixed value, for a method listed in ``methods`` only. Batch
+sizes are per-method parameters (``batch_size`` for R, ``forget_batch_size`` for F) with the
+reference's defaults, capped at the split's size; ``[unlearning] batch_size`` /
+``forget_batch_size``, when set, give every method one value (see :class:`UnlearningSpec`).
 """
 
 from __future__ import annotations
@@ -22,11 +29,12 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from unlearn_opt.errors import UserError
+from unlearn_opt.methods.registry import METHOD_NAMES, Param, get_method
 
 DATASETS = ("digits", "cifar10", "cifar100", "tinyimagenet", "imagefolder", "synthetic")
 ON_DISK_DATASETS = ("cifar10", "cifar100", "tinyimagenet", "imagefolder")
 ARCHITECTURES = ("resnet18", "resnet50", "allcnn", "cnn", "mlp")
-METHODS = ("scrub", "neggrad", "l1_sparse", "finetune", "retrain")
+METHODS = METHOD_NAMES  # declared in unlearn_opt.methods.registry
 GOALS = ("privacy", "bias_removal")
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
 OPTIMIZERS = ("sgd", "adam")
@@ -65,10 +73,18 @@ class OriginalSpec:
 
 @dataclass(frozen=True)
 class UnlearningSpec:
-    """Settings shared by every unlearning method."""
+    """Settings shared by every unlearning method.
 
-    batch_size: int = 128
-    forget_batch_size: int = 64
+    Batch sizes are per method: each method declares ``batch_size`` (R) and/or
+    ``forget_batch_size`` (F) as fixed parameters defaulting to its reference's values, capped at
+    the split's size when it runs. The value a method uses is, first found: its ``[search.METHOD]``
+    entry, then ``batch_size`` / ``forget_batch_size`` here (one value for every method that has
+    that parameter; unset by default, kept so that older specs keep their behaviour), then the
+    method's default.
+    """
+
+    batch_size: int | None = None
+    forget_batch_size: int | None = None
     augment: bool = False
 
 
@@ -133,6 +149,7 @@ class Spec:
         raw["search"] = {m: {p: dataclasses.asdict(o) for p, o in ps.items()} for m, ps in self.search.items()}
         raw["synthetic"] = dict(self.synthetic)
         raw["original"] = {k: v for k, v in raw["original"].items() if v is not None}
+        raw["unlearning"] = {k: v for k, v in raw["unlearning"].items() if v is not None}
         return json.loads(json.dumps(raw))
 
     def digest(self) -> str:
@@ -330,14 +347,15 @@ def _width(v: Any, w: str) -> float:
 
 
 def _search(table: Mapping[str, Any], methods: tuple[str, ...]) -> dict[str, dict[str, ParamOverride]]:
-    # Imported here: the method registry imports torch, the spec module should not need to.
-    from unlearn_opt.methods import get_method
-
+    """``[search.METHOD]`` tables: METHOD must be one the spec runs, each key one of its
+    hyperparameters (declared in :mod:`unlearn_opt.methods.registry`, no torch needed)."""
     out: dict[str, dict[str, ParamOverride]] = {}
     for method, params in table.items():
         where = f"search.{method}"
         if method not in METHODS:
             raise _fail(where, f"unknown method (expected one of: {', '.join(METHODS)})")
+        if method not in methods:
+            raise _fail(where, f"{method} is not in methods ({', '.join(methods)}): add it there or remove this table")
         if not isinstance(params, dict):
             raise _fail(where, f"must be a table (got {_type_name(params)})")
         space = {p.name: p for p in get_method(method).space}
@@ -351,7 +369,11 @@ def _search(table: Mapping[str, Any], methods: tuple[str, ...]) -> dict[str, dic
     return out
 
 
-def _override(value: Any, where: str, param: Any) -> ParamOverride:
+def _stored_search(table: Mapping[str, Any], methods: tuple[str, ...]) -> dict[str, Any]:
+    return {m: params for m, params in table.items() if m in methods}
+
+
+def _override(value: Any, where: str, param: Param) -> ParamOverride:
     if isinstance(value, dict):
         _check_keys(value, where, {"low", "high", "log"})
         if "low" not in value or "high" not in value:
@@ -407,8 +429,12 @@ def _name(v: Any, w: str) -> str:
     return text
 
 
-def spec_from_dict(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Spec:
-    """Validate a parsed TOML document (or :meth:`Spec.to_dict` output) into a :class:`Spec`."""
+def spec_from_dict(raw: Mapping[str, Any], *, base_dir: Path | None = None, stored: bool = False) -> Spec:
+    """Validate a parsed TOML document (or :meth:`Spec.to_dict` output) into a :class:`Spec`.
+
+    ``stored=True`` for a spec read back from storage: a ``[search.METHOD]`` table of a method the
+    spec does not run (accepted by earlier versions, it never had an effect) is dropped instead of
+    refused, so that older experiments still load."""
     if not isinstance(raw, Mapping):
         raise UserError("spec: must be a TOML table")
     _check_keys(raw, "", _TOP_KEYS)
@@ -474,7 +500,7 @@ def spec_from_dict(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> S
             "runtime",
             {"compile": _as_bool, "deterministic": _as_bool},
         ),
-        search=_search(_table(raw, "search"), methods),
+        search=_search(_stored_search(_table(raw, "search"), methods) if stored else _table(raw, "search"), methods),
         synthetic=_synthetic(_table(raw, "synthetic"), dataset),
     )
     return spec

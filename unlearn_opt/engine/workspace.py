@@ -19,7 +19,7 @@ from unlearn_opt.data.splits import Splits, make_splits
 from unlearn_opt.engine.runtime import clone_model, prepare_model
 from unlearn_opt.engine.training import train
 from unlearn_opt.errors import UserError
-from unlearn_opt.methods import complete_params, get_method
+from unlearn_opt.methods import FORGET_BATCH, RETAIN_BATCH, complete_params, get_method
 from unlearn_opt.methods.base import UnlearnInputs
 from unlearn_opt.methods.prune import conv_weights, global_magnitude_prune
 from unlearn_opt.metrics import EvalSets, evaluate
@@ -291,22 +291,28 @@ class Workspace:
         params: Mapping[str, Any],
         seed: int | None = None,
     ) -> tuple[nn.Module, nn.Module, dict[str, float | int], float]:
-        """Run ``method`` on a copy of the original: (original, unlearned, full params, seconds)."""
+        """Run ``method`` on a copy of the original: (original, unlearned, full params, seconds).
+
+        The method's ``batch_size`` / ``forget_batch_size`` are capped at |R| / |F| (the value in
+        the returned params is the one used)."""
         m = get_method(method)
         full = complete_params(method, params, self.spec)
         original, _ = self.original(width, sparsity)
         seed = self.spec.seed if seed is None else seed
         masks = masks_of(original) if sparsity > 0 else None
-        ul = self.spec.unlearning
+        augment = self.spec.unlearning.augment
+        split: dict[str, DeviceBatches] = {}
+        for key, which, offset in ((RETAIN_BATCH, "retain", 0), (FORGET_BATCH, "forget", 1)):
+            if m.has(key):
+                full[key] = max(1, min(int(full[key]), len(getattr(self.sets, which))))
+                split[which] = self.batches(which, batch_size=int(full[key]), seed=seed + offset, augment=augment)
         inputs = UnlearnInputs(
             model=clone_model(original),
             original=original,
-            retain=self.batches("retain", batch_size=ul.batch_size, seed=seed, augment=ul.augment),
-            forget=self.batches("forget", batch_size=ul.forget_batch_size, seed=seed + 1, augment=ul.augment),
             device=self.device,
-            seed=seed,
+            retain=split.get("retain"),
+            forget=split.get("forget"),
             masks=masks,
-            amp=self.device.type == "cuda",
             retrain=lambda: self.retrain(width)[0],
         )
         torch.manual_seed(seed)

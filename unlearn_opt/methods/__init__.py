@@ -1,48 +1,64 @@
-"""The unlearning methods (DESIGN §5), one file each, and their search spaces."""
+"""The unlearning methods (DESIGN §5): declarations in :mod:`~unlearn_opt.methods.registry`
+(no torch), one implementation file each, and their search spaces after a spec's overrides.
+
+Importing this package does not import torch; a method's implementation is imported when it runs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from unlearn_opt.errors import UserError
-from unlearn_opt.methods import finetune, l1_sparse, neggrad, retrain, scrub
-from unlearn_opt.methods.base import Method, Param, UnlearnInputs
+from unlearn_opt.methods.registry import (
+    FORGET_BATCH,
+    METHOD_NAMES,
+    RETAIN_BATCH,
+    TUNED_METHODS,
+    Method,
+    Param,
+    get_method,
+)
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
     from unlearn_opt.spec import Spec
 
-_METHODS: dict[str, Method] = {
-    m.name: m for m in (scrub.METHOD, neggrad.METHOD, l1_sparse.METHOD, finetune.METHOD, retrain.METHOD)
-}
-METHOD_NAMES = tuple(_METHODS)
 
-
-def get_method(name: str) -> Method:
-    try:
-        return _METHODS[name]
-    except KeyError:
-        raise UserError(f"method: unknown {name!r} (expected one of: {', '.join(_METHODS)})") from None
+def _spec_default(p: Param, spec: Spec | None) -> float | None:
+    """The ``[unlearning] batch_size / forget_batch_size`` value a spec sets for every method's
+    batch-size parameter of that name (None when unset)."""
+    if spec is None or p.name not in (RETAIN_BATCH, FORGET_BATCH):
+        return None
+    value = getattr(spec.unlearning, p.name)
+    return None if value is None else float(value)
 
 
 def resolved_space(method: str, spec: Spec | None = None) -> tuple[dict[str, tuple[float, float, bool, bool]], dict[str, Any]]:
-    """The method's search space after the spec's ``[search.METHOD]`` overrides.
+    """The method's search space after the spec's overrides.
 
     Returns ``(ranges, fixed)``: ``ranges[name] = (low, high, log, integer)`` for the sampled
-    hyperparameters, ``fixed[name] = value`` for those held constant.
+    hyperparameters, ``fixed[name] = value`` for those held constant. Precedence per parameter:
+    ``[search.METHOD]`` (a range or a value), then, for ``batch_size`` / ``forget_batch_size``,
+    ``[unlearning]``'s key of the same name when set, then the method's declared default.
     """
     overrides = dict(spec.search.get(method, {})) if spec is not None else {}
     ranges: dict[str, tuple[float, float, bool, bool]] = {}
     fixed: dict[str, Any] = {}
     for p in get_method(method).space:
         o = overrides.get(p.name)
-        low, high, log = (o.low, o.high, o.log) if o is not None else (p.low, p.high, p.log)
-        if (o is None and not p.tuned) or low == high:
-            fixed[p.name] = p.cast(p.default if o is None else low)
+        if o is None:
+            shared = _spec_default(p, spec)
+            if shared is not None:
+                fixed[p.name] = p.cast(shared)
+            elif not p.tuned:
+                fixed[p.name] = p.cast(p.default)
+            else:
+                ranges[p.name] = (p.low, p.high, p.log, p.integer)
+        elif o.low == o.high:
+            fixed[p.name] = p.cast(o.low)
         else:
-            ranges[p.name] = (low, high, log, p.integer)
+            ranges[p.name] = (o.low, o.high, o.log, p.integer)
     return ranges, fixed
 
 
@@ -74,10 +90,12 @@ def complete_params(method: str, given: Mapping[str, Any], spec: Spec | None = N
 
 
 __all__ = [
+    "FORGET_BATCH",
     "METHOD_NAMES",
+    "RETAIN_BATCH",
+    "TUNED_METHODS",
     "Method",
     "Param",
-    "UnlearnInputs",
     "complete_params",
     "distributions",
     "get_method",

@@ -1,42 +1,18 @@
-"""What every unlearning method declares: its search space and its ``unlearn`` function."""
+"""What a method's ``unlearn`` function receives (declarations are in ``registry``)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
 
 
-@dataclass(frozen=True)
-class Param:
-    """One hyperparameter of a method.
-
-    ``low``/``high``/``log`` is the default search range; ``bound_low``/``bound_high`` the range a
-    spec's ``[search.METHOD]`` override may use. ``tuned=False`` parameters keep ``default``
-    unless a spec override gives them a range.
-    """
-
-    name: str
-    low: float
-    high: float
-    default: float
-    log: bool = False
-    integer: bool = False
-    tuned: bool = True
-    bound_low: float = -math.inf
-    bound_high: float = math.inf
-    help: str = ""
-
-    def cast(self, value: float) -> float | int:
-        return int(round(value)) if self.integer else float(value)
-
-
 class Batches(Protocol):
-    """An epoch iterator over one split: ``for x, y in batches`` (x normalized, on the device)."""
+    """An epoch iterator over one split: ``for x, y in batches`` (x normalized, on the device).
+    Each ``iter()`` is one pass (a fresh shuffle, like a ``DataLoader`` with ``shuffle=True``)."""
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
 
@@ -45,41 +21,28 @@ class Batches(Protocol):
 
 @dataclass
 class UnlearnInputs:
-    """Everything a method may use. ``model`` is a copy of the original, modified and returned."""
+    """Everything a method may use. ``model`` is a copy of the original, modified and returned.
+    ``retain`` / ``forget`` are the batches of the splits the method reads (built with its
+    ``batch_size`` / ``forget_batch_size``); None for a split it does not read."""
 
     model: nn.Module
     original: nn.Module
-    retain: Batches
-    forget: Batches
     device: torch.device
-    seed: int
+    retain: Batches | None = None
+    forget: Batches | None = None
     masks: Mapping[str, torch.Tensor] | None = None
-    amp: bool = False
     retrain: Callable[[], nn.Module] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    def retain_batches(self) -> Batches:
+        if self.retain is None:
+            raise RuntimeError("this method needs the retain batches")
+        return self.retain
+
+    def forget_batches(self) -> Batches:
+        if self.forget is None:
+            raise RuntimeError("this method needs the forget batches")
+        return self.forget
 
 
 class UnlearnFn(Protocol):
     def __call__(self, inputs: UnlearnInputs, params: Mapping[str, float | int]) -> nn.Module: ...
-
-
-@dataclass(frozen=True)
-class Method:
-    name: str
-    space: tuple[Param, ...]
-    unlearn: UnlearnFn
-    uses_forget: bool
-    tuned: bool = True
-    summary: str = ""
-
-    def defaults(self) -> dict[str, float | int]:
-        return {p.name: p.cast(p.default) for p in self.space}
-
-    def param(self, name: str) -> Param:
-        for p in self.space:
-            if p.name == name:
-                return p
-        known = ", ".join(p.name for p in self.space) or "none"
-        from unlearn_opt.errors import UserError
-
-        raise UserError(f"--param {name}: {self.name} has no such hyperparameter (it has: {known})")

@@ -1,4 +1,8 @@
-"""Pieces every gradient-based method shares: SGD settings and one optimizer step."""
+"""Pieces every gradient-based method shares: its SGD optimizer and one optimizer step.
+
+Deliberate difference from every reference, for speed: on CUDA the forward passes run under
+bf16 autocast (losses in float32); on CPU the arithmetic is the reference's float32.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,12 @@ from collections.abc import Mapping
 import torch
 
 from unlearn_opt.engine.runtime import make_sgd
-from unlearn_opt.methods.base import Param, UnlearnInputs
-
-# SGD momentum and weight decay: fixed at the reference values unless a spec gives a range.
-SGD_PARAMS = (
-    Param("momentum", 0.0, 0.99, 0.9, tuned=False, bound_low=0, bound_high=1),
-    Param("weight_decay", 0.0, 1e-2, 5e-4, tuned=False, bound_low=0, bound_high=1),
-)
+from unlearn_opt.methods.base import UnlearnInputs
 
 
 def sgd_for(inputs: UnlearnInputs, params: Mapping[str, float | int]) -> torch.optim.Optimizer:
-    """SGD on the model being unlearned (lr, momentum, weight_decay from ``params``); pruned
-    weights stay zero."""
+    """``torch.optim.SGD`` on the model being unlearned (lr, momentum, weight_decay from
+    ``params``); pruned weights stay zero."""
     return make_sgd(
         inputs.model,
         lr=float(params["lr"]),
@@ -33,3 +31,19 @@ def descend(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
+
+
+# OPTML-Group/Unlearn-Sparse unlearn/impl.py: MultiStepLR(milestones=decreasing_lr, gamma=0.1),
+# stepped once per epoch; arg_parser.py's decreasing_lr default is "91,136".
+SPARSE_MILESTONES = (91, 136)
+
+
+def multistep_lr(lr: float, epoch: int, milestones: tuple[int, ...] = SPARSE_MILESTONES, gamma: float = 0.1) -> float:
+    """lr·γ^#{m ∈ milestones : m ≤ epoch} for the 0-based ``epoch`` (torch's ``MultiStepLR``
+    stepped once per epoch): the lr of the Unlearn-Sparse methods, constant for epochs < 91."""
+    return lr * gamma ** sum(epoch >= m for m in milestones)
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for group in opt.param_groups:
+        group["lr"] = lr

@@ -1,27 +1,31 @@
-"""NegGrad / NegGrad+ : minimize α·CE_R − (1−α)·CE_F on paired batches (R batches, F cycled).
+"""NegGrad+ : minimize α·CE(R batch) − (1−α)·CE(F batch), one SGD step per R batch.
 
-α = 0 is pure gradient ascent on F. Tuned: lr, epochs, α (epochs count passes over R).
+Each epoch is one pass over R; the F batches of that epoch come from one fresh pass over F,
+repeated in the same order when R has more batches (``itertools.cycle``), and F starts over at
+the next epoch. α = 1 is finetuning on R (F still runs through the model in train mode and moves
+its BatchNorm statistics); α = 0 is ascent on F but still one step per R batch (plain gradient
+ascent is the ``gradient_ascent`` method).
+
+Reference: meghdadk/SCRUB — ``thirdparty/repdistiller/helper/loops.py:train_negrad`` (``zip(
+train_loader, cycle(delete_loader))``, R forward before F) called once per epoch by
+``negative_grad`` in ``large_scale_ictest.ipynb``, the repository's CIFAR-scale NegGrad+ run:
+``torch.optim.SGD(lr, weight_decay=0.0)`` (momentum 0), ``ng_lr`` 0.01, ``ng_epochs`` 10,
+``ng_alpha`` 0.9999, retain batch ``ng_bs`` 128, forget batch ``forget_bs`` 32. Tuned: lr,
+epochs, α. Difference: bf16 autocast on CUDA (see ``common``).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from unlearn_opt.engine.runtime import autocast, prepare_input
-from unlearn_opt.methods.base import Batches, Method, Param, UnlearnInputs
-from unlearn_opt.methods.common import SGD_PARAMS, descend, sgd_for
-
-SPACE = (
-    Param("lr", 1e-5, 1e-1, 1e-2, log=True, bound_low=0, bound_high=10),
-    Param("epochs", 1, 10, 5, integer=True, bound_low=1, bound_high=1000),
-    Param("alpha", 0.0, 1.0, 0.99, bound_low=0, bound_high=1),
-    *SGD_PARAMS,
-)
+from unlearn_opt.methods.base import UnlearnInputs
+from unlearn_opt.methods.common import descend, sgd_for
 
 
 def loss(
@@ -39,29 +43,15 @@ def loss(
     return alpha * ce_r - (1.0 - alpha) * ce_f
 
 
-def _cycle(batches: Batches) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """F batches forever, a fresh shuffle each pass."""
-    return itertools.chain.from_iterable(iter(batches) for _ in itertools.count())
-
-
 def unlearn(inputs: UnlearnInputs, params: Mapping[str, float | int]) -> nn.Module:
     model = inputs.model
+    retain, forget = inputs.retain_batches(), inputs.forget_batches()
     model.train()
     opt = sgd_for(inputs, params)
     alpha = float(params["alpha"])
-    forget = _cycle(inputs.forget)
     for _ in range(int(params["epochs"])):
-        for (x_r, y_r), (x_f, y_f) in zip(inputs.retain, forget):
+        for (x_r, y_r), (x_f, y_f) in zip(retain, itertools.cycle(forget)):
             with autocast(inputs.device):
                 value = loss(model, prepare_input(x_r), y_r, prepare_input(x_f), y_f, alpha=alpha)
             descend(opt, value)
     return model
-
-
-METHOD = Method(
-    name="neggrad",
-    space=SPACE,
-    unlearn=unlearn,
-    uses_forget=True,
-    summary="NegGrad+: α·CE_R − (1−α)·CE_F",
-)

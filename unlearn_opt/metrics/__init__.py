@@ -13,9 +13,9 @@ from unlearn_opt.metrics.decision_regions import RegionScores, region_scores
 from unlearn_opt.metrics.mia import mia_auc, mia_efficacy
 from unlearn_opt.metrics.predictions import (
     error_rate,
+    label_confidence,
     logits_of,
     per_example_loss,
-    true_class_confidence,
 )
 
 METRIC_NAMES = (
@@ -60,8 +60,8 @@ def evaluate(
 ) -> dict[str, float]:
     """Every error of DESIGN §3 and the membership metrics of §6 (not ``unlearn_seconds``).
 
-    privacy_gap = |E_F − E_Ft|; E_F uses F's labels as trained (corrupted or not),
-    forget_error_true the true labels.
+    privacy_gap = |E_F − E_Ft|; E_F, mia_auc and mia_efficacy use F's labels as trained
+    (corrupted or not), forget_error_true the true labels.
     """
     device = data.device
 
@@ -85,9 +85,9 @@ def evaluate(
         "forget_error_true": error_rate(lf, sets.forget_true_labels),
         "mia_auc": mia_auc(per_example_loss(lf, sets.forget_labels), per_example_loss(lft, sets.forget_test_labels)),
         "mia_efficacy": mia_efficacy(
-            retain_conf=true_class_confidence(lr, sets.retain_labels),
-            test_conf=true_class_confidence(lt, sets.test_labels),
-            forget_conf=true_class_confidence(lf, sets.forget_true_labels),
+            retain_conf=label_confidence(lr, sets.retain_labels),
+            test_conf=label_confidence(lt, sets.test_labels),
+            forget_conf=label_confidence(lf, sets.forget_labels),
             max_examples=mia_max_examples,
             seed=seed,
         ),

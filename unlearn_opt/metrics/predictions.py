@@ -39,7 +39,7 @@ def per_example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
     return torch.nan_to_num(loss, nan=DIVERGED_LOSS, posinf=DIVERGED_LOSS)
 
 
-def true_class_confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def label_confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """softmax(logits)[y] of each example (0 where the logits are not finite)."""
     conf = torch.softmax(logits.double(), dim=1).gather(1, labels[:, None]).squeeze(1)
     return torch.nan_to_num(conf, nan=0.0)

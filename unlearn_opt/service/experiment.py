@@ -76,7 +76,7 @@ def load_experiment(storage: BaseStorage, name: str) -> Experiment:
     attrs = study.user_attrs
     if "spec_hash" not in attrs:
         raise UserError(f"experiment {name!r} was not fully created; run `unlearn-opt create-study` again")
-    spec = spec_from_dict(attrs["spec"])
+    spec = spec_from_dict(attrs["spec"], stored=True)
     return experiment_from_spec(spec, splits_digest=attrs["splits_digest"])
 
 

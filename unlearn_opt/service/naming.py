@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from unlearn_opt.methods.registry import get_method
 from unlearn_opt.spec import Spec
 
 ORIGINALS_SUFFIX = "_originals"
@@ -42,14 +43,14 @@ class StudyKey:
 
 
 def study_keys(spec: Spec) -> list[StudyKey]:
-    """Every (width, sparsity, method, goal) study of the experiment, in spec order.
-    ``retrain`` is not tuned and gets no study (it is a reference trained once per width)."""
+    """Every (width, sparsity, method, goal) study of the experiment, in spec order. A method
+    declared not tuned (``retrain``: a reference trained once per width) gets no study."""
     return [
         StudyKey(spec.name, w, s, m, g)
         for w in spec.widths
         for s in spec.sparsities
         for m in spec.methods
-        if m != "retrain"
+        if get_method(m).tuned
         for g in spec.goals
     ]
 
