@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from bench.common import best_of, device_of, emit, parser
-from unlearn_opt.data import DeviceBatches, ImageData
+from unlearn_opt.data import DeviceBatches, TensorData
 from unlearn_opt.data.cifar import CIFAR_MEAN, CIFAR_STD
 
 
@@ -32,7 +32,7 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
     y = torch.randint(0, 10, (n,), generator=g)
-    data = ImageData("cifar-shaped", x, y, x[:10], y[:10], 10, CIFAR_MEAN, CIFAR_STD, 255.0).to(device)
+    data = TensorData("cifar-shaped", x, y, x[:10], y[:10], 10, CIFAR_MEAN, CIFAR_STD, 255.0).to(device)
     ours = DeviceBatches(data, split="train", indices=torch.arange(n), batch_size=batch, augment=True, seed=0)
 
     def run_ours() -> None:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.common import device_of, emit, parser, sync
-from unlearn_opt.data import DeviceBatches, ImageData
+from unlearn_opt.data import DeviceBatches, TensorData
 from unlearn_opt.data.cifar import CIFAR_MEAN, CIFAR_STD
 from unlearn_opt.engine.runtime import prepare_input, prepare_model
 from unlearn_opt.engine.training import train
@@ -25,11 +25,11 @@ from unlearn_opt.spec import OriginalSpec, spec_from_dict
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "4090": 165.0}
 
 
-def cifar_shaped(n: int, device: torch.device) -> ImageData:
+def cifar_shaped(n: int, device: torch.device) -> TensorData:
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
     y = torch.randint(0, 10, (n,), generator=g)
-    return ImageData("cifar-shaped", x, y, x[: n // 5], y[: n // 5], 10, CIFAR_MEAN, CIFAR_STD, 255.0).to(device)
+    return TensorData("cifar-shaped", x, y, x[: n // 5], y[: n // 5], 10, CIFAR_MEAN, CIFAR_STD, 255.0).to(device)
 
 
 def step_flops(model: torch.nn.Module, batch: int, device: torch.device) -> int:
@@ -92,7 +92,7 @@ def main() -> None:
     device = device_of(args.device)
     n, width, batch = (1_024, 0.125, 128) if args.quick else (50_000, 1.0, 512)
     data = cifar_shaped(n, device)
-    model = prepare_model(build_model("resnet18", width=width, num_classes=10, in_channels=3, image_size=32), device)
+    model = prepare_model(build_model("resnet18", width=width, num_classes=10, input_shape=(3, 32, 32)), device)
     flops = step_flops(model, batch, device) * (n // batch)
     recipe = OriginalSpec(epochs=1, batch_size=batch, lr=0.1, augment=True)
     batches = DeviceBatches(data, split="train", indices=torch.arange(n), batch_size=batch, augment=True, drop_last=True)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from unlearn_opt.data import DeviceBatches, ImageData, augment_batch, load_dataset
+from unlearn_opt.data import DeviceBatches, TensorData, augment_batch, load_dataset
 from unlearn_opt.data.cifar import CIFAR_MEAN, CIFAR_STD
 from unlearn_opt.data.loader import iterate_eval
 from unlearn_opt.errors import UserError
@@ -40,7 +40,13 @@ def test_synthetic_deterministic_and_learnable() -> None:
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
     assert not torch.equal(a.x_train, load_dataset("synthetic", synthetic={**kw, "seed": 1}).x_train)
     d = load_dataset("synthetic")
-    assert d.x_train.shape == (2000, 1, 8, 8) and d.num_classes == 10 and d.channels == 1 and d.image_size == 8
+    assert (
+        d.x_train.shape == (2000, 1, 8, 8)
+        and d.num_classes == 10
+        and d.channels == 1
+        and d.example_shape == (1, 8, 8)
+        and d.is_image
+    )
     # nearest class mean: far above chance, far from perfect
     means = torch.stack([d.x_train[d.y_train == c].flatten(1).mean(0) for c in range(10)])
     acc = float((torch.cdist(d.x_test.flatten(1), means).argmin(1) == d.y_test).float().mean())
@@ -94,7 +100,7 @@ def test_cifar_on_disk_format_round_trips(tmp_path: Path, num_classes: int, prot
     assert data.x_train[0, 1, 0, 0] == raw[0, 1024] and data.x_train[0, 2, 31, 31] == raw[0, 3071]
     assert data.y_train.tolist() == [v for e in train for v in e[key]] and data.y_train.dtype == torch.int64
     assert np.array_equal(data.x_test.numpy(), test["data"].reshape(-1, 3, 32, 32)) and data.y_test.tolist() == test[key]
-    assert data.num_classes == num_classes and data.scale == 255.0 and data.image_size == 32 and data.channels == 3
+    assert data.num_classes == num_classes and data.scale == 255.0 and data.example_shape == (3, 32, 32) and data.channels == 3
     # also accepted: data_dir pointing at the batches folder itself
     inner = tmp_path / ("cifar-10-batches-py" if num_classes == 10 else "cifar-100-python")
     assert torch.equal(load_dataset(f"cifar{num_classes}", data_dir=str(inner)).x_train, data.x_train)
@@ -302,15 +308,15 @@ def test_augment_batch_is_a_padded_crop_and_flip(dtype: torch.dtype) -> None:
 # ------------------------------------------------------------------ device batches
 
 
-def unique_rows() -> ImageData:
+def unique_rows() -> TensorData:
     """Image i is filled with the value i (so a batch row tells its index); label i % 7."""
     n = 103
     x = torch.arange(n, dtype=torch.uint8)[:, None, None, None].expand(n, 3, 4, 4).contiguous()
     y = torch.arange(n) % 7
-    return ImageData("rows", x, y, x[:10], y[:10], 7, (0.2, 0.3, 0.4), (0.5, 0.6, 0.7), 255.0)
+    return TensorData("rows", x, y, x[:10], y[:10], 7, (0.2, 0.3, 0.4), (0.5, 0.6, 0.7), 255.0)
 
 
-def index_of(xb: torch.Tensor, data: ImageData) -> list[int]:
+def index_of(xb: torch.Tensor, data: TensorData) -> list[int]:
     """Back from normalized rows to the index written into the image."""
     mean, std = torch.tensor(data.mean)[None, :, None, None], torch.tensor(data.std)[None, :, None, None]
     return (xb * std + mean).mul(255).round()[:, 0, 0, 0].long().tolist()
@@ -371,7 +377,7 @@ def test_iterate_eval_in_order() -> None:
 
 def test_normalize_and_to() -> None:
     x = torch.randint(0, 256, (4, 3, 2, 2), dtype=torch.uint8)
-    data = ImageData(
+    data = TensorData(
         "c", x, torch.zeros(4, dtype=torch.int64), x, torch.zeros(4, dtype=torch.int64), 10, CIFAR_MEAN, CIFAR_STD, 255.0
     )
     mean, std = torch.tensor(CIFAR_MEAN)[None, :, None, None], torch.tensor(CIFAR_STD)[None, :, None, None]

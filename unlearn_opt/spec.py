@@ -31,9 +31,13 @@ else:  # pragma: no cover
 from unlearn_opt.errors import UserError
 from unlearn_opt.methods.registry import METHOD_NAMES, Param, get_method
 
-DATASETS = ("digits", "cifar10", "cifar100", "tinyimagenet", "imagefolder", "synthetic")
+DATASETS = ("digits", "mnist1d", "cifar10", "cifar100", "tinyimagenet", "imagefolder", "synthetic")
 ON_DISK_DATASETS = ("cifar10", "cifar100", "tinyimagenet", "imagefolder")
-ARCHITECTURES = ("resnet18", "resnet50", "allcnn", "cnn", "mlp")
+ARCHITECTURES = ("resnet18", "resnet50", "allcnn", "cnn", "cnn1d", "mlp")
+# Spatial dimensions of the examples: 2 = images (C, H, W), 1 = signals (C, L); None = any shape.
+DATASET_SPATIAL_DIMS: dict[str, int] = {d: 1 if d == "mnist1d" else 2 for d in DATASETS}
+ARCHITECTURE_SPATIAL_DIMS: dict[str, int | None] = {a: {"cnn1d": 1, "mlp": None}.get(a, 2) for a in ARCHITECTURES}
+EXAMPLE_KINDS = {1: "1-D signals (C, L)", 2: "images (C, H, W)"}
 METHODS = METHOD_NAMES  # declared in unlearn_opt.methods.registry
 GOALS = ("privacy", "bias_removal")
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
@@ -142,12 +146,16 @@ class Spec:
     runtime: RuntimeSpec = field(default_factory=RuntimeSpec)
     search: Mapping[str, Mapping[str, ParamOverride]] = field(default_factory=dict)
     synthetic: Mapping[str, int] = field(default_factory=dict)
+    mnist1d: Mapping[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-serializable dict that :func:`spec_from_dict` turns back into this spec."""
         raw = dataclasses.asdict(self)
         raw["search"] = {m: {p: dataclasses.asdict(o) for p, o in ps.items()} for m, ps in self.search.items()}
         raw["synthetic"] = dict(self.synthetic)
+        raw["mnist1d"] = dict(self.mnist1d)
+        if not raw["mnist1d"]:  # absent when unused, so the digests of other specs are unchanged
+            del raw["mnist1d"]
         raw["original"] = {k: v for k, v in raw["original"].items() if v is not None}
         raw["unlearning"] = {k: v for k, v in raw["unlearning"].items() if v is not None}
         return json.loads(json.dumps(raw))
@@ -419,6 +427,7 @@ _TOP_KEYS = {
     "runtime",
     "search",
     "synthetic",
+    "mnist1d",
 }
 
 
@@ -502,8 +511,28 @@ def spec_from_dict(raw: Mapping[str, Any], *, base_dir: Path | None = None, stor
         ),
         search=_search(_stored_search(_table(raw, "search"), methods) if stored else _table(raw, "search"), methods),
         synthetic=_synthetic(_table(raw, "synthetic"), dataset),
+        mnist1d=_mnist1d(_table(raw, "mnist1d"), dataset),
     )
+    _check_examples_fit(spec)
     return spec
+
+
+def _check_examples_fit(spec: Spec) -> None:
+    """Refuse what makes no sense for the dataset's examples: an image model on signals (or the
+    reverse), crop/flip augmentation of anything but images."""
+    dims = DATASET_SPATIAL_DIMS[spec.dataset]
+    holds = f"dataset {spec.dataset!r} holds {EXAMPLE_KINDS[dims]}"
+    wants = ARCHITECTURE_SPATIAL_DIMS[spec.architecture]
+    if wants is not None and wants != dims:
+        fitting = [a for a, d in ARCHITECTURE_SPATIAL_DIMS.items() if d in (None, dims)]
+        raise _fail(
+            "architecture",
+            f"{spec.architecture!r} takes {EXAMPLE_KINDS[wants]} but {holds} (use one of: {', '.join(fitting)})",
+        )
+    if dims != 2:
+        for where, on in (("original.augment", spec.original.augment), ("unlearning.augment", spec.unlearning.augment)):
+            if on:
+                raise _fail(where, f"crop/flip augmentation needs images, but {holds}")
 
 
 _SYNTHETIC_KEYS = ("num_classes", "train_size", "test_size", "channels", "image_size")
@@ -514,6 +543,28 @@ def _synthetic(table: Mapping[str, Any], dataset: str) -> dict[str, int]:
         raise _fail("synthetic", 'is only used with dataset = "synthetic"')
     _check_keys(table, "synthetic", set(_SYNTHETIC_KEYS))
     return {k: _pos_int(v, f"synthetic.{k}") for k, v in table.items()}
+
+
+MNIST1D_LIMITS = {"num_samples": (100, 200_000), "seed": (0, 2**32 - 1)}
+
+
+def _mnist1d(table: Mapping[str, Any], dataset: str) -> dict[str, int]:
+    """The generator's arguments: ``num_samples`` (a multiple of 10: that many // 10 per class,
+    80 % train) and ``seed``; absent keys take the package's defaults (5 000, 42)."""
+    if table and dataset != "mnist1d":
+        raise _fail("mnist1d", 'is only used with dataset = "mnist1d"')
+    _check_keys(table, "mnist1d", set(MNIST1D_LIMITS))
+    out = {}
+    for key, value in table.items():
+        where = f"mnist1d.{key}"
+        low, high = MNIST1D_LIMITS[key]
+        number = _as_int(value, where)
+        if not low <= number <= high:
+            raise _fail(where, f"must be in [{low}, {high}] (got {number})")
+        if key == "num_samples" and number % 10:
+            raise _fail(where, f"must be a multiple of 10, one tenth per class (got {number})")
+        out[key] = number
+    return out
 
 
 def load_spec(path: str | Path) -> Spec:

@@ -31,7 +31,8 @@ def stored_regions(s: StudyResult) -> list[dict[str, Any]]:
 
 def plane_grid(ws: Workspace, models: dict[str, nn.Module], *, steps: int = 31) -> dict[str, Any]:
     """Predicted classes on the plane x0 + a·(x1 − x0) + b·(x2 − x0), a, b ∈ [−0.5, 1.5], where x0
-    is the first forget example and x1, x2 its two nearest retain examples."""
+    is the first forget example and x1, x2 its two nearest retain examples (L2 in input space).
+    The plane lies in the input space, so it is the same for images (C, H, W) and signals (C, L)."""
     d = ws.data
     x0 = d.normalize(d.x_train[ws.sets.forget[:1]])
     retain = d.normalize(d.x_train[ws.sets.retain])
@@ -39,7 +40,8 @@ def plane_grid(ws: Workspace, models: dict[str, nn.Module], *, steps: int = 31) 
     x1, x2 = retain[nearest[0]], retain[nearest[1]]
     coords = torch.linspace(-0.5, 1.5, steps, device=d.device)
     a, b = torch.meshgrid(coords, coords, indexing="xy")
-    pts = x0 + a.reshape(-1, 1, 1, 1) * (x1 - x0) + b.reshape(-1, 1, 1, 1) * (x2 - x0)
+    per_point = (-1,) + (1,) * (x0.dim() - 1)  # one coefficient per point, broadcast over (C, *spatial)
+    pts = x0 + a.reshape(per_point) * (x1 - x0) + b.reshape(per_point) * (x2 - x0)
     out: dict[str, Any] = {"coords": coords.tolist(), "steps": steps}
     for name, model in models.items():
         with eval_mode(model), autocast(d.device):

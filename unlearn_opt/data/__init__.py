@@ -4,19 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from unlearn_opt.data.base import ImageData
+from unlearn_opt.data.base import TensorData
 from unlearn_opt.data.loader import DeviceBatches, augment_batch, iterate_eval
 from unlearn_opt.errors import UserError
 
-DATASETS = ("digits", "cifar10", "cifar100", "tinyimagenet", "imagefolder", "synthetic")
+DATASETS = ("digits", "mnist1d", "cifar10", "cifar100", "tinyimagenet", "imagefolder", "synthetic")
 
 
-def load_dataset(name: str, *, data_dir: str = "", synthetic: Mapping[str, int] | None = None) -> ImageData:
-    """Load ``name`` on the CPU (move it with ``.to(device)``); nothing is cached."""
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str = "",
+    synthetic: Mapping[str, int] | None = None,
+    mnist1d: Mapping[str, int] | None = None,
+) -> TensorData:
+    """Load ``name`` on the CPU (move it with ``.to(device)``); nothing is cached. ``synthetic``
+    and ``mnist1d`` are the generators' arguments (the spec's tables of those names)."""
     if name == "digits":
         from unlearn_opt.data.digits import load_digits_data
 
         return load_digits_data()
+    if name == "mnist1d":
+        from unlearn_opt.data.mnist1d import load_mnist1d_data
+
+        return load_mnist1d_data(**dict(mnist1d or {}))
     if name == "synthetic":
         from unlearn_opt.data.synthetic import load_synthetic_data
 
@@ -38,4 +49,4 @@ def load_dataset(name: str, *, data_dir: str = "", synthetic: Mapping[str, int] 
     raise UserError(f"dataset: unknown {name!r} (expected one of: {', '.join(DATASETS)})")
 
 
-__all__ = ["DATASETS", "DeviceBatches", "ImageData", "augment_batch", "iterate_eval", "load_dataset"]
+__all__ = ["DATASETS", "DeviceBatches", "TensorData", "augment_batch", "iterate_eval", "load_dataset"]

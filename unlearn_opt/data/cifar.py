@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearn_opt.data.base import ImageData
+from unlearn_opt.data.base import TensorData
 from unlearn_opt.errors import UserError
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -87,7 +87,7 @@ def _read(path: Path, key: str, name: str, expected: str) -> tuple[np.ndarray, n
     return data.reshape(-1, 3, 32, 32), labels
 
 
-def load_cifar_data(data_dir: str | Path, *, num_classes: int) -> ImageData:
+def load_cifar_data(data_dir: str | Path, *, num_classes: int) -> TensorData:
     """x uint8 (N, 3, 32, 32), scale 255, the standard CIFAR mean and std."""
     if num_classes not in _LAYOUT:
         raise ValueError(f"CIFAR has 10 or 100 classes, not {num_classes}")
@@ -110,7 +110,7 @@ def load_cifar_data(data_dir: str | Path, *, num_classes: int) -> ImageData:
         if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
             raise UserError(f"{name}: labels of the {split} split in {folder} are outside 0..{num_classes - 1}")
     mean, std = (CIFAR_MEAN, CIFAR_STD) if num_classes == 10 else (CIFAR100_MEAN, CIFAR100_STD)
-    return ImageData(
+    return TensorData(
         name=name,
         x_train=x_train,
         y_train=y_train,

@@ -7,12 +7,12 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from unlearn_opt.data.base import ImageData
+from unlearn_opt.data.base import TensorData
 
 SPLIT_SEED = 20_250_311
 
 
-def load_digits_data() -> ImageData:
+def load_digits_data() -> TensorData:
     """x float32 (N, 1, 8, 8), standardized with the train part's mean and std."""
     bunch = load_digits()
     x = (bunch.images.astype(np.float32) / 16.0)[:, None]
@@ -20,7 +20,7 @@ def load_digits_data() -> ImageData:
     idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=0.3, stratify=y, random_state=SPLIT_SEED)
     mean, std = float(x[idx_train].mean()), float(x[idx_train].std())
     x = (x - mean) / std
-    return ImageData(
+    return TensorData(
         name="digits",
         x_train=torch.from_numpy(x[np.sort(idx_train)]),
         y_train=torch.from_numpy(y[np.sort(idx_train)]),

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torchvision.datasets.folder import find_classes
 
-from unlearn_opt.data.base import ImageData
+from unlearn_opt.data.base import TensorData
 from unlearn_opt.data.images import decode_all, image_size, is_image
 from unlearn_opt.errors import UserError
 
@@ -44,7 +44,7 @@ def _files(folder: Path, classes: list[str], index: dict[str, int]) -> tuple[lis
     return paths, labels
 
 
-def load_imagefolder_data(data_dir: str | Path) -> ImageData:
+def load_imagefolder_data(data_dir: str | Path) -> TensorData:
     """x uint8 (N, 3, S, S), mean/std per channel measured on the train images."""
     root = Path(data_dir).expanduser()
     for sub in ("train", "test"):
@@ -66,7 +66,7 @@ def load_imagefolder_data(data_dir: str | Path) -> ImageData:
     size = min(image_size(train_paths[0], dataset=NAME))
     x_train = decode_all(train_paths, dataset=NAME, size=size)
     mean, std = _channel_stats(x_train)
-    return ImageData(
+    return TensorData(
         name=NAME,
         x_train=x_train,
         y_train=torch.tensor(train_labels, dtype=torch.int64),

@@ -1,4 +1,4 @@
-"""Batches on the data's device, with CIFAR-style augmentation done there."""
+"""Batches on the data's device, with CIFAR-style augmentation (images only) done there."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unlearn_opt.data.base import ImageData
+from unlearn_opt.data.base import TensorData
 
 Indices = torch.Tensor | np.ndarray | Sequence[int]
 
@@ -17,7 +17,10 @@ def augment_batch(
     x: torch.Tensor, *, generator: torch.Generator | None = None, padding: int = 4, flip: bool = True
 ) -> torch.Tensor:
     """Random crop of the zero-padded image (each its own offset in [0, 2p]²) and random
-    horizontal flip (p = ½), vectorized over the batch on x's device; same dtype and shape."""
+    horizontal flip (p = ½), vectorized over the batch on x's device; same dtype and shape.
+    Images (N, C, H, W) only: a crop or a mirror has no meaning for other data."""
+    if x.dim() != 4:
+        raise ValueError(f"augment_batch needs images (N, C, H, W), not a tensor of shape {tuple(x.shape)}")
     n, c, h, w = x.shape
     dev = x.device
     if padding > 0:
@@ -35,7 +38,7 @@ def augment_batch(
     return x
 
 
-def _split_x(data: ImageData, split: str) -> torch.Tensor:
+def _split_x(data: TensorData, split: str) -> torch.Tensor:
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     return data.x_train if split == "train" else data.x_test
@@ -50,13 +53,14 @@ def _as_index(indices: Indices, device: torch.device) -> torch.Tensor:
 
 class DeviceBatches:
     """One split as an epoch iterable of (x, y) batches on the data's device: x normalized
-    float32 (augmented if asked), y int64. Each iteration is one epoch with a fresh permutation
-    from an internal generator seeded with ``seed`` (epochs differ; the sequence is fixed).
+    float32 (B, C, *spatial), augmented if asked (images only), y int64. Each iteration is one
+    epoch with a fresh permutation from an internal generator seeded with ``seed`` (epochs
+    differ; the sequence is fixed).
     ``labels`` (aligned with ``indices``) overrides the split's labels, e.g. corrupted ones."""
 
     def __init__(
         self,
-        data: ImageData,
+        data: TensorData,
         *,
         split: str,
         indices: Indices,
@@ -69,6 +73,10 @@ class DeviceBatches:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, not {batch_size}")
+        if augment and not data.is_image:
+            raise ValueError(
+                f"augment: crop/flip augmentation needs images, {data.name} holds examples of shape {data.example_shape}"
+            )
         self.data = data
         self.x = _split_x(data, split)
         dev = data.device
@@ -103,7 +111,7 @@ class DeviceBatches:
             yield self.data.normalize(xb), self.labels.index_select(0, pos)
 
 
-def iterate_eval(data: ImageData, *, split: str, indices: Indices, batch_size: int) -> Iterator[torch.Tensor]:
+def iterate_eval(data: TensorData, *, split: str, indices: Indices, batch_size: int) -> Iterator[torch.Tensor]:
     """Normalized x batches of the split at ``indices``, in order, no augmentation."""
     x = _split_x(data, split)
     idx = _as_index(indices, data.device)

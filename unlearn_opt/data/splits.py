@@ -2,6 +2,10 @@
 
 From the train split: V (stratified hold-out), pool = train − V, F ⊂ pool, R = pool − F.
 From the test split: Ft (same class histogram as F), T = test − Ft.
+
+The digest covers the indices, F's labels and, when given, the dataset's own digest
+(:meth:`TensorData.digest`), so two machines agree on it exactly when they hold the same data
+and draw the same splits from it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ SPLIT_NAMES = ("val", "forget", "retain", "forget_test", "test")
 class Splits:
     """Index arrays into the dataset's train split (val, forget, retain) and test split
     (forget_test, test). ``forget_labels`` are F's labels as the original model sees them
-    (corrupted with ``corrupt_labels``); ``forget_true_labels`` the dataset's own."""
+    (corrupted with ``corrupt_labels``); ``forget_true_labels`` the dataset's own.
+    ``data_digest`` identifies the data the indices point into ("" when unknown)."""
 
     val: np.ndarray
     forget: np.ndarray
@@ -32,6 +37,7 @@ class Splits:
     forget_labels: np.ndarray
     forget_true_labels: np.ndarray
     corrupted: bool = False
+    data_digest: str = ""
 
     @property
     def pool(self) -> np.ndarray:
@@ -43,12 +49,14 @@ class Splits:
         out["forget_labels"] = self.forget_labels.tolist()
         out["forget_true_labels"] = self.forget_true_labels.tolist()
         out["corrupted"] = self.corrupted
+        if self.data_digest:  # absent when unknown: digests of splits without one are unchanged
+            out["data_digest"] = self.data_digest
         return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Splits:
         arrays = {k: np.asarray(raw[k], dtype=np.int64) for k in (*SPLIT_NAMES, "forget_labels", "forget_true_labels")}
-        return cls(**arrays, corrupted=bool(raw["corrupted"]))
+        return cls(**arrays, corrupted=bool(raw["corrupted"]), data_digest=str(raw.get("data_digest", "")))
 
     def digest(self) -> str:
         text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -69,8 +77,10 @@ def make_splits(
     selection: str = "random",
     classes: tuple[int, ...] = (),
     corrupt_labels: bool = False,
+    data_digest: str = "",
 ) -> Splits:
-    """Build the splits with a NumPy generator seeded by ``seed`` (the same on every machine)."""
+    """Build the splits with a NumPy generator seeded by ``seed`` (the same on every machine);
+    ``data_digest`` (the dataset's) is kept with them."""
     y_train = np.asarray(y_train, dtype=np.int64)
     y_test = np.asarray(y_test, dtype=np.int64)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 20_250_311]))
@@ -110,7 +120,7 @@ def make_splits(
 
     ft_parts = []
     hist = np.bincount(true_labels, minlength=num_classes)
-    for c in np.flatnonzero(hist):
+    for c in np.flatnonzero(hist).tolist():
         members = np.flatnonzero(y_test == c)
         if hist[c] > len(members):
             raise UserError(
@@ -129,4 +139,5 @@ def make_splits(
         forget_labels=forget_labels.astype(np.int64),
         forget_true_labels=true_labels.astype(np.int64),
         corrupted=corrupt_labels,
+        data_digest=data_digest,
     )

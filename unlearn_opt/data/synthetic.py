@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from unlearn_opt.data.base import ImageData
+from unlearn_opt.data.base import TensorData
 
 
 def load_synthetic_data(
@@ -17,7 +17,7 @@ def load_synthetic_data(
     channels: int = 1,
     image_size: int = 8,
     seed: int = 1234,
-) -> ImageData:
+) -> TensorData:
     """x = prototype[y] + σ·noise with standard normal prototypes and noise (float32, deterministic).
     σ = 3·√(d / 64) for d = C·H·W values per image keeps the classes equally hard at every
     shape: learnable, not trivially (a linear model gets about 75 % of the default test split,
@@ -35,7 +35,7 @@ def load_synthetic_data(
 
     x_train, y_train = draw(train_size)
     x_test, y_test = draw(test_size)
-    return ImageData(
+    return TensorData(
         name="synthetic",
         x_train=x_train,
         y_train=y_train,

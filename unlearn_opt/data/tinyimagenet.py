@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from unlearn_opt.data.base import ImageData
+from unlearn_opt.data.base import TensorData
 from unlearn_opt.data.images import decode_all, is_image
 from unlearn_opt.errors import UserError
 
@@ -29,7 +29,7 @@ def _root(data_dir: str | Path) -> Path:
     return root
 
 
-def load_tinyimagenet_data(data_dir: str | Path) -> ImageData:
+def load_tinyimagenet_data(data_dir: str | Path) -> TensorData:
     """x uint8 (N, 3, 64, 64)."""
     root = _root(data_dir)
     wnids_file = root / "wnids.txt"
@@ -63,7 +63,7 @@ def load_tinyimagenet_data(data_dir: str | Path) -> ImageData:
             raise UserError(f"{NAME}: {path} (listed in {ann.name}) is missing")
         test_paths.append(path)
         test_labels.append(index[fields[1]])
-    return ImageData(
+    return TensorData(
         name=NAME,
         x_train=decode_all(train_paths, dataset=NAME, size=64),
         y_train=torch.tensor(train_labels, dtype=torch.int64),

@@ -38,15 +38,17 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager[None]:
 
 
 def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
-    """Move to ``device``; channels_last memory format on CUDA."""
+    """Move to ``device``; channels_last memory format on CUDA for models with 2-D convolutions
+    (an image layout: models of 1-D signals or flat inputs are left as they are)."""
     model = model.to(device)
-    if device.type == "cuda":
+    if device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
         model = model.to(memory_format=torch.channels_last)
     return model
 
 
 def prepare_input(x: torch.Tensor) -> torch.Tensor:
-    """channels_last for 4-D CUDA inputs (matches :func:`prepare_model`)."""
+    """channels_last for 4-D CUDA inputs, i.e. image batches (matches :func:`prepare_model`);
+    anything else (1-D signals (N, C, L), flat inputs) is returned as is."""
     if x.is_cuda and x.dim() == 4:
         return x.contiguous(memory_format=torch.channels_last)
     return x

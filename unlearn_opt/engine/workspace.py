@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from unlearn_opt.data import ImageData, load_dataset
+from unlearn_opt.data import TensorData, load_dataset
 from unlearn_opt.data.loader import DeviceBatches
 from unlearn_opt.data.splits import Splits, make_splits
 from unlearn_opt.engine.runtime import clone_model, prepare_model
@@ -90,7 +90,7 @@ class Workspace:
         spec: Spec,
         *,
         device: torch.device,
-        data: ImageData | None = None,
+        data: TensorData | None = None,
         splits: Splits | None = None,
         progress: bool = False,
     ) -> None:
@@ -103,7 +103,7 @@ class Workspace:
         elif device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         if data is None:
-            data = load_dataset(spec.dataset, data_dir=spec.data_dir, synthetic=spec.synthetic)
+            data = load_dataset(spec.dataset, data_dir=spec.data_dir, synthetic=spec.synthetic, mnist1d=spec.mnist1d)
         self.data = data.to(device)
         if splits is None:
             splits = make_splits(
@@ -116,6 +116,7 @@ class Workspace:
                 selection=spec.forget.selection,
                 classes=spec.forget.classes,
                 corrupt_labels=spec.forget.corrupt_labels,
+                data_digest=data.digest(),
             )
         self.splits = splits
         self.sets = self._eval_sets(splits)
@@ -153,8 +154,7 @@ class Workspace:
             self.spec.architecture,
             width=width,
             num_classes=self.data.num_classes,
-            in_channels=self.data.channels,
-            image_size=self.data.image_size,
+            input_shape=self.data.example_shape,
         )
         model = prepare_model(model, self.device)
         if self.spec.runtime.compile:  # in place: parameters and state_dict keys unchanged

@@ -8,8 +8,8 @@ from torch.nn.utils import prune
 
 
 def conv_weights(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """(qualified name, module) of every Conv2d."""
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    """(qualified name, module) of every convolution (Conv1d of signal models, Conv2d)."""
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
 
 
 def global_magnitude_prune(model: nn.Module, sparsity: float) -> dict[str, torch.Tensor]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from unlearn_opt.data.base import ImageData
+from unlearn_opt.data.base import TensorData
 from unlearn_opt.data.loader import iterate_eval
 from unlearn_opt.metrics.decision_regions import RegionScores, region_scores
 from unlearn_opt.metrics.mia import mia_auc, mia_efficacy
@@ -52,7 +52,7 @@ class EvalSets:
 def evaluate(
     model: nn.Module,
     *,
-    data: ImageData,
+    data: TensorData,
     sets: EvalSets,
     batch_size: int = 1024,
     mia_max_examples: int = 10_000,

@@ -2,32 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import nn
 
 from unlearn_opt.errors import UserError
 from unlearn_opt.models.allcnn import AllCNN
+from unlearn_opt.models.cnn1d import CNN1D
 from unlearn_opt.models.common import count_parameters, scaled
 from unlearn_opt.models.resnet import resnet18, resnet50
 from unlearn_opt.models.small import MLP, SmallCNN
+from unlearn_opt.spec import ARCHITECTURE_SPATIAL_DIMS, ARCHITECTURES, EXAMPLE_KINDS
 
-ARCHITECTURES = ("resnet18", "resnet50", "allcnn", "cnn", "mlp")
 
-
-def build_model(architecture: str, *, width: float, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-    """A fresh model of ``architecture`` with every layer's channel count scaled by ``width``."""
+def build_model(architecture: str, *, width: float, num_classes: int, input_shape: Sequence[int]) -> nn.Module:
+    """A fresh model of ``architecture`` for examples of ``input_shape`` = (C, H, W) or (C, L),
+    with every layer's channel count scaled by ``width``."""
     if width <= 0:
         raise UserError(f"width: must be > 0 (got {width!r})")
+    if architecture not in ARCHITECTURES:
+        raise UserError(f"architecture: unknown value {architecture!r} (expected one of: {', '.join(ARCHITECTURES)})")
+    shape = tuple(int(s) for s in input_shape)
+    wants = ARCHITECTURE_SPATIAL_DIMS[architecture]
+    if len(shape) < 2 or (wants is not None and len(shape) - 1 != wants):
+        takes = EXAMPLE_KINDS[wants] if wants is not None else "examples (C, *spatial)"
+        raise UserError(f"architecture: {architecture!r} takes {takes}, not examples of shape {shape}")
+    channels = shape[0]
     if architecture == "resnet18":
-        return resnet18(width=width, num_classes=num_classes, in_channels=in_channels)
+        return resnet18(width=width, num_classes=num_classes, in_channels=channels)
     if architecture == "resnet50":
-        return resnet50(width=width, num_classes=num_classes, in_channels=in_channels)
+        return resnet50(width=width, num_classes=num_classes, in_channels=channels)
     if architecture == "allcnn":
-        return AllCNN(width=width, num_classes=num_classes, in_channels=in_channels)
+        return AllCNN(width=width, num_classes=num_classes, in_channels=channels)
     if architecture == "cnn":
-        return SmallCNN(width=width, num_classes=num_classes, in_channels=in_channels, image_size=image_size)
-    if architecture == "mlp":
-        return MLP(width=width, num_classes=num_classes, in_channels=in_channels, image_size=image_size)
-    raise UserError(f"architecture: unknown value {architecture!r} (expected one of: {', '.join(ARCHITECTURES)})")
+        return SmallCNN(width=width, num_classes=num_classes, in_channels=channels, image_hw=(shape[1], shape[2]))
+    if architecture == "cnn1d":
+        return CNN1D(width=width, num_classes=num_classes, in_channels=channels, length=shape[1])
+    return MLP(width=width, num_classes=num_classes, input_shape=shape)
 
 
 __all__ = ["ARCHITECTURES", "build_model", "count_parameters", "scaled"]

@@ -1,0 +1,41 @@
+"""The MNIST-1D reference CNN (Greydanus & Kobak, ``ConvBase``), width-scalable: three Conv1d
+layers of 25·w channels (kernels 5, 3, 3; stride 2; padding 1), each followed by ReLU, then one
+linear layer over the flattened features. At w = 1 on 40-sample signals: 5 210 parameters."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from unlearn_opt.errors import UserError
+from unlearn_opt.models.common import scaled
+
+KERNELS = (5, 3, 3)
+STRIDE = 2
+PADDING = 1
+
+
+def conv_length(length: int, kernel: int, *, stride: int = STRIDE, padding: int = PADDING) -> int:
+    """Output length of a Conv1d: ⌊(L + 2p − k) / s⌋ + 1."""
+    return (length + 2 * padding - kernel) // stride + 1
+
+
+class CNN1D(nn.Module):
+    def __init__(self, *, width: float, num_classes: int, in_channels: int = 1, length: int = 40) -> None:
+        super().__init__()
+        c = scaled(25, width)
+        out = length
+        for k in KERNELS:
+            out = conv_length(out, k)
+        if out < 1:
+            raise UserError(f"architecture: cnn1d needs signals of at least 3 samples (got {length})")
+        self.conv1 = nn.Conv1d(in_channels, c, KERNELS[0], stride=STRIDE, padding=PADDING)
+        self.conv2 = nn.Conv1d(c, c, KERNELS[1], stride=STRIDE, padding=PADDING)
+        self.conv3 = nn.Conv1d(c, c, KERNELS[2], stride=STRIDE, padding=PADDING)
+        self.linear = nn.Linear(c * out, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(x).relu()
+        h = self.conv2(h).relu()
+        h = self.conv3(h).relu()
+        return self.linear(h.flatten(1))
