@@ -56,8 +56,13 @@ def prepare_input(x: torch.Tensor) -> torch.Tensor:
 
 
 def clone_model(model: nn.Module) -> nn.Module:
-    """A deep copy with its own parameters and buffers (same device)."""
-    return copy.deepcopy(model)
+    """A deep copy with its own parameters and buffers (same device). The copy of a compiled
+    model (``Module.compile``) is compiled too: deepcopy drops ``torch.compile``'s wrapper, and
+    the copy reuses the compiled graphs (same code, same shapes)."""
+    twin = copy.deepcopy(model)
+    if getattr(model, "_compiled_call_impl", None) is not None:
+        twin.compile()
+    return twin
 
 
 def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor] | None) -> None:
