@@ -4,11 +4,14 @@ generated on the device, short hyperparameters for one quick trial of any method
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -54,6 +57,21 @@ def machine() -> str:
 def emit(result: dict[str, Any]) -> None:
     """The benchmark's figures: one JSON object, the last line printed."""
     print(json.dumps({**result, "machine": machine()}, sort_keys=True))
+
+
+@contextlib.contextmanager
+def emitted(result: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The block fills ``result`` as it measures; it is emitted at the end, also when the block
+    is stopped (SIGTERM, e.g. a time limit) or fails, with ``cut_off`` saying why: a benchmark
+    cut short still reports what it measured."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        yield result
+    except BaseException as exc:
+        result["cut_off"] = "stopped (SIGTERM)" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
+        emit(result)
+        raise
+    emit(result)
 
 
 def stamp(text: str) -> None:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.common import cifar_shaped, device_of, emit, parser, peak_memory_gib, reset_peak_memory, stamp, sync
+from bench.common import cifar_shaped, device_of, emitted, parser, peak_memory_gib, reset_peak_memory, stamp, sync
 from unlearn_opt.data import DeviceBatches
 from unlearn_opt.engine.runtime import autocast, make_sgd, prepare_input, prepare_model
 from unlearn_opt.engine.training import train
@@ -83,57 +83,99 @@ def time_epochs(model: torch.nn.Module, batches: DeviceBatches, device: torch.de
     }
 
 
-def one_width(
-    width: float, args: dict[str, Any], barrier: Any, turn: Any, out: Any
-) -> None:  # pragma: no cover - runs in a spawned process
-    """Everything for one width; compile first (in parallel with the other widths), then time
-    with the GPU to itself (``turn``)."""
+def one_width(width: float, args: dict[str, Any], gate: Any, turn: Any, out: Any) -> None:  # pragma: no cover - a spawned process
+    """Everything for one width, in step with the other widths' processes (``gate``): set up;
+    time eager epochs with the GPU to itself (``turn``); compile, all widths at once; time the
+    compiled epochs, one width after the other. Each figure goes to ``out`` as soon as it exists."""
     device = device_of(args["device"])
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # as the project's workspace does
-    result: dict[str, Any] = {"width": width}
+    models: dict[str, torch.nn.Module | None] = {"eager": None, "compiled": None}
+    batches = None
+    info: dict[str, Any] = {}
+
+    def fail(phase: str, exc: BaseException) -> None:
+        out.put(("error", width, {phase: f"{type(exc).__name__}: {exc}"}))
+        stamp(f"width {width:g} {phase}: {type(exc).__name__}: {exc}")
+
+    def wait() -> None:
+        try:
+            gate.wait(timeout=args["barrier_seconds"])
+        except Exception:  # noqa: BLE001 - another width did not arrive: go on alone
+            pass
+
+    def build() -> torch.nn.Module:
+        torch.manual_seed(0)
+        return prepare_model(build_model("resnet18", width=width, num_classes=10, in_channels=3, image_size=32), device)
+
     try:
         n, batch = args["examples"], args["batch_size"]
         data = cifar_shaped(n, device, n_test=1)
         batches = DeviceBatches(data, split="train", indices=torch.arange(n), batch_size=batch, augment=True, drop_last=True)
-        torch.manual_seed(0)
-        model = prepare_model(build_model("resnet18", width=width, num_classes=10, in_channels=3, image_size=32), device)
-        result["parameters"] = sum(p.numel() for p in model.parameters())
-        flops = step_flops(model, batch, device) * len(batches)
-        result["flops_per_epoch"] = flops
-        result["images_per_epoch"] = len(batches) * batch
-        compiled = None
-        if "compiled" in args["modes"]:
-            torch.manual_seed(0)
-            compiled = prepare_model(build_model("resnet18", width=width, num_classes=10, in_channels=3, image_size=32), device)
-            compiled.compile(**({"backend": args["compile_backend"]} if args["compile_backend"] != "inductor" else {}))
-            result["compile_seconds"] = round(compile_steps(compiled, batches, device), 2)
-            stamp(f"width {width:g}: compiled in {result['compile_seconds']} s")
-    except Exception as exc:  # noqa: BLE001 - reported in the result; the barrier must still be met
-        result["error"] = f"{type(exc).__name__}: {exc}"
-        model = compiled = None
-    try:
-        barrier.wait(timeout=args["barrier_seconds"])
-    except Exception:  # noqa: BLE001 - another width failed to arrive: time ours anyway
-        result["barrier"] = "broken"
-    with turn:
-        for mode, m in (("eager", model), ("compiled", compiled)):
-            if m is None or mode not in args["modes"]:
-                continue
+        models["eager"] = build()
+        info = {
+            "parameters": sum(p.numel() for p in models["eager"].parameters()),
+            "flops_per_epoch": step_flops(models["eager"], batch, device) * len(batches),
+            "images_per_epoch": len(batches) * batch,
+            "peak_tflops_bf16": peak_tflops(device),
+        }
+        out.put(("info", width, info))
+    except Exception as exc:  # noqa: BLE001
+        fail("setup", exc)
+    wait()  # every width set up
+
+    def timed(mode: str) -> None:
+        model = models[mode]
+        if model is None or batches is None or mode not in args["modes"]:
+            return
+        with turn:
             try:
-                timed = time_epochs(m, batches, device, epochs=args["epochs"])
+                figures = time_epochs(model, batches, device, epochs=args["epochs"])
             except Exception as exc:  # noqa: BLE001
-                result[mode] = {"error": f"{type(exc).__name__}: {exc}"}
-                continue
-            seconds = timed["epoch_seconds"]
-            timed["images_per_second"] = round(result["images_per_epoch"] / seconds)
-            timed["tflops"] = float(f"{result['flops_per_epoch'] / seconds / 1e12:.4g}")
-            result[mode] = timed
-            stamp(f"width {width:g} {mode}: {seconds:.3f} s/epoch, {timed['tflops']} TFLOP/s, {timed['peak_memory_gib']} GiB")
-    out.put(result)
+                fail(mode, exc)
+                return
+        seconds = figures["epoch_seconds"]
+        figures["images_per_second"] = round(info["images_per_epoch"] / seconds)
+        figures["tflops"] = float(f"{info['flops_per_epoch'] / seconds / 1e12:.4g}")
+        peak = info["peak_tflops_bf16"]
+        figures["fraction_of_peak"] = round(figures["tflops"] / peak, 3) if peak else None
+        out.put((mode, width, figures))
+        stamp(f"width {width:g} {mode}: {seconds:.3f} s/epoch, {figures['tflops']} TFLOP/s, {figures['peak_memory_gib']} GiB")
+
+    timed("eager")
+    wait()  # every eager figure taken: compiling now disturbs no timing
+    if "compiled" in args["modes"] and batches is not None:
+        try:
+            models["compiled"] = build()
+            backend = args["compile_backend"]
+            models["compiled"].compile(**({"backend": backend} if backend != "inductor" else {}))
+            seconds = round(compile_steps(models["compiled"], batches, device), 2)
+            out.put(("info", width, {"compile_seconds": seconds}))
+            stamp(f"width {width:g}: compiled in {seconds} s")
+        except Exception as exc:  # noqa: BLE001
+            models["compiled"] = None
+            fail("compile", exc)
+    wait()  # every width compiled
+    timed("compiled")
+    out.put(("done", width, None))
+
+
+def summarize(result: dict[str, Any], by_width: dict[float, dict[str, Any]], modes: list[str]) -> None:
+    """The per-width entries as a list, and the widest width's best mode as the summary."""
+    result["peak_tflops_bf16"] = next((e["peak_tflops_bf16"] for e in by_width.values() if "peak_tflops_bf16" in e), None)
+    result["widths"] = [by_width[w] for w in sorted(by_width)]
+    widest = by_width[max(by_width)]
+    best = min((widest[m] for m in modes if isinstance(widest.get(m), dict)), key=lambda f: f["epoch_seconds"], default={})
+    result.update(
+        width=widest["width"],
+        epoch_seconds=best.get("epoch_seconds"),
+        tflops=best.get("tflops"),
+        peak_memory_gib=best.get("peak_memory_gib"),
+    )
 
 
 def run(
+    result: dict[str, Any],
     *,
     device: str,
     widths: list[float],
@@ -143,10 +185,14 @@ def run(
     epochs: int,
     compile_backend: str = "inductor",
     barrier_seconds: float = 600.0,
-) -> dict[str, Any]:
-    """Every width in its own process; returns the figures (see the module's docstring)."""
+) -> None:
+    """Every width in its own process; fills ``result`` as the figures arrive."""
+    dev = device_of(device)
+    result.update(benchmark="gpu_epoch", device=str(dev), examples=examples, batch_size=batch_size)
+    by_width: dict[float, dict[str, Any]] = {w: {"width": w} for w in widths}
+    summarize(result, by_width, modes)
     ctx = mp.get_context("spawn")
-    barrier, turn, out = ctx.Barrier(len(widths)), ctx.Lock(), ctx.Queue()
+    gate, turn, out = ctx.Barrier(len(widths)), ctx.Lock(), ctx.Queue()
     args = {
         "device": device,
         "modes": modes,
@@ -156,46 +202,32 @@ def run(
         "compile_backend": compile_backend,
         "barrier_seconds": barrier_seconds,
     }
-    procs = [ctx.Process(target=one_width, args=(w, args, barrier, turn, out)) for w in widths]
+    procs = [ctx.Process(target=one_width, args=(w, args, gate, turn, out), daemon=True) for w in widths]
     for p in procs:
         p.start()
-    results: list[dict[str, Any]] = []
-    while len(results) < len(procs):
+    done: set[float] = set()
+    while len(done) < len(widths):
         try:
-            results.append(out.get(timeout=5))
+            kind, width, payload = out.get(timeout=5)
         except queue.Empty:
-            if not any(p.is_alive() for p in procs) and out.empty():
-                break  # a width's process died without a result
+            if not any(p.is_alive() for p in procs):
+                break  # a width's process died without saying so
+            continue
+        entry = by_width[width]
+        if kind == "done":
+            done.add(width)
+        elif kind == "info":
+            entry.update(payload)
+        elif kind == "error":
+            entry.setdefault("errors", {}).update(payload)
+        else:
+            entry[kind] = payload
+        summarize(result, by_width, modes)
     for p in procs:
         p.join(timeout=30)
-    for w in sorted(set(widths) - {r["width"] for r in results}):
-        results.append({"width": w, "error": "its process died without a result"})
-    results.sort(key=lambda r: r["width"])
-    dev = device_of(device)
-    peak = peak_tflops(dev)
-    for r in results:
-        for mode in modes:
-            if isinstance(r.get(mode), dict) and "tflops" in r[mode]:
-                r[mode]["fraction_of_peak"] = round(r[mode]["tflops"] / peak, 3) if peak else None
-    widest = results[-1] if results else {"width": None}
-    best = min(
-        (widest[m] for m in modes if isinstance(widest.get(m), dict) and "epoch_seconds" in widest[m]),
-        key=lambda t: t["epoch_seconds"],
-        default={},
-    )
-    return {
-        "benchmark": "gpu_epoch",
-        "device": str(dev),
-        "examples": examples,
-        "batch_size": batch_size,
-        "peak_tflops_bf16": peak,
-        "widths": results,
-        # the widest width's best mode, for a one-line summary
-        "width": widest["width"],
-        "epoch_seconds": best.get("epoch_seconds"),
-        "tflops": best.get("tflops"),
-        "peak_memory_gib": best.get("peak_memory_gib"),
-    }
+    for w in set(widths) - done:
+        by_width[w].setdefault("errors", {})["process"] = "ended without finishing"
+    summarize(result, by_width, modes)
 
 
 def main() -> None:
@@ -207,16 +239,17 @@ def main() -> None:
     p.add_argument("--compile-backend", default="inductor", help="torch.compile backend (aot_eager: no code generation).")
     args = p.parse_args()
     widths = [float(w) for w in (args.widths or ("0.0625,0.125" if args.quick else "0.25,0.5,1")).split(",")]
-    result = run(
-        device=args.device,
-        widths=widths,
-        modes=[m.strip() for m in args.modes.split(",")],
-        examples=256 if args.quick else 50_000,
-        batch_size=args.batch_size or (64 if args.quick else 512),
-        epochs=args.epochs or (1 if args.quick else 2),
-        compile_backend=args.compile_backend,
-    )
-    emit(result)
+    with emitted({}) as result:
+        run(
+            result,
+            device=args.device,
+            widths=widths,
+            modes=[m.strip() for m in args.modes.split(",")],
+            examples=256 if args.quick else 50_000,
+            batch_size=args.batch_size or (64 if args.quick else 512),
+            epochs=args.epochs or (1 if args.quick else 2),
+            compile_backend=args.compile_backend,
+        )
 
 
 if __name__ == "__main__":

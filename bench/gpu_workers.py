@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import device_of, emit, parser, stamp
+from bench.common import device_of, emitted, parser, stamp
 
 NAME = "gpu-workers"
 SPEC = """
@@ -164,7 +164,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def run(*, device: str, workers: list[int], window: float, quick: bool, work: Path) -> dict[str, Any]:
+def run(result: dict[str, Any], *, device: str, workers: list[int], window: float, quick: bool, work: Path) -> None:
+    """Fills ``result`` run by run."""
     import optuna
 
     from unlearn_opt.service.experiment import load_experiment
@@ -176,6 +177,8 @@ def run(*, device: str, workers: list[int], window: float, quick: bool, work: Pa
         if quick
         else {"width": 0.25, "train": 50_000, "test": 10_000, "forget": 200, "n_trials": 600}
     )
+    result.update(benchmark="gpu_workers", device="cuda" if gpu else "cpu", width=sizes["width"], examples=sizes["train"])
+    result.update(runs=[], speedup={})
     spec_path = work / f"{NAME}.toml"
     spec_path.write_text(SPEC.format(name=NAME, **sizes))
     url = f"sqlite:///{work / 'storage.db'}"
@@ -188,21 +191,12 @@ def run(*, device: str, workers: list[int], window: float, quick: bool, work: Pa
     storage = open_storage(url)
     exp = load_experiment(storage, NAME)
     study = optuna.load_study(study_name=next(iter(exp.studies.values())), storage=storage)
-    runs = []
     for k in workers:
-        runs.append(
-            one_run(k, gpu=gpu, study=study, env=env, work=work, window=window, warmup_limit=300.0 if not quick else 600.0)
-        )
-    by_k = {r["workers"]: r["trials_per_minute"] for r in runs}
-    base = by_k.get(1)
-    return {
-        "benchmark": "gpu_workers",
-        "device": "cuda" if gpu else "cpu",
-        "width": sizes["width"],
-        "examples": sizes["train"],
-        "runs": runs,
-        "speedup": {str(k): round(v / base, 2) if base and v is not None else None for k, v in by_k.items()},
-    }
+        figures = one_run(k, gpu=gpu, study=study, env=env, work=work, window=window, warmup_limit=600.0 if quick else 300.0)
+        result["runs"].append(figures)
+        by_k = {r["workers"]: r["trials_per_minute"] for r in result["runs"]}
+        base = by_k.get(1)
+        result["speedup"] = {str(k): round(v / base, 2) if base and v is not None else None for k, v in by_k.items()}
 
 
 def main() -> None:
@@ -211,15 +205,12 @@ def main() -> None:
     p.add_argument("--window", type=float, default=None, help="Seconds counted per K (default 30, --quick 8).")
     p.add_argument("--work", default=None, help="Folder for the database and checkpoints (default: a temporary one).")
     args = p.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the launcher on the way out
     workers = [int(k) for k in (args.workers or ("1,2" if args.quick else "1,2,4")).split(",")]
     window = args.window or (8.0 if args.quick else 30.0)
-    if args.work:
-        Path(args.work).mkdir(parents=True, exist_ok=True)
-        emit(run(device=args.device, workers=workers, window=window, quick=args.quick, work=Path(args.work)))
-        return
-    with tempfile.TemporaryDirectory(prefix="gpu-workers-") as tmp:
-        emit(run(device=args.device, workers=workers, window=window, quick=args.quick, work=Path(tmp)))
+    with emitted({}) as result, tempfile.TemporaryDirectory(prefix="gpu-workers-") as tmp:
+        work = Path(args.work or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        run(result, device=args.device, workers=workers, window=window, quick=args.quick, work=work)
 
 
 if __name__ == "__main__":
