@@ -62,6 +62,7 @@ class Check:
     results: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     log: TextIO | None = None
+    running: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ output
 
@@ -118,6 +119,7 @@ class Check:
             errors="replace",
             start_new_session=True,
         )
+        self.running[section.name] = proc
         lines: list[str] = []
         reader = threading.Thread(target=self._read, args=(section.name, proc, lines))
         reader.start()
@@ -129,6 +131,7 @@ class Check:
             self.say(section.name, f"time limit of {limit:.0f} s reached: stopping it")
             _stop_group(proc)
         reader.join(timeout=30)
+        self.running.pop(section.name, None)
         record["returncode"] = proc.returncode
         record["seconds"] = round(time.monotonic() - began, 1)
         if section.junit is not None:
@@ -148,6 +151,12 @@ class Check:
             f"{record['status']} in {record['seconds']} s" + (f" {record.get('counts')}" if "counts" in record else ""),
         )
         self.write_json()
+
+    def stop_all(self) -> None:
+        """Stop every running section with all it started (the check itself was stopped)."""
+        for name, proc in list(self.running.items()):
+            self.say(name, "stopping it: the check was stopped")
+            _stop_group(proc)
 
     def _read(self, name: str, proc: subprocess.Popen[str], lines: list[str]) -> None:
         assert proc.stdout is not None
@@ -195,7 +204,7 @@ def junit_results(path: Path) -> list[dict[str, Any]]:
             if node is not None:
                 outcome, message = {"failure": "failed", "error": "error", "skipped": "skipped"}[kind], node.get("message")
         props = {p.get("name"): p.get("value") for p in case.iter("property")}
-        test = {"name": case.get("name"), "outcome": outcome, "seconds": round(float(case.get("time", 0)), 2)}
+        test: dict[str, Any] = {"name": case.get("name"), "outcome": outcome, "seconds": round(float(case.get("time", 0)), 2)}
         if props:
             test["properties"] = props
         if message:
@@ -220,7 +229,7 @@ def goals(sections: dict[str, Any], *, quick: bool) -> dict[str, Any]:
     epoch = (sections.get("epoch") or {}).get("result") or {}
     workers = (sections.get("workers") or {}).get("result") or {}
     memory = (sections.get("memory") or {}).get("result") or {}
-    width_1 = next((w for w in epoch.get("widths", []) if w.get("width") == 1.0), {})
+    width_1: dict[str, Any] = next((w for w in epoch.get("widths", []) if w.get("width") == 1.0), {})
     seconds = [
         m["epoch_seconds"]
         for m in (width_1.get("eager"), width_1.get("compiled"))
@@ -314,12 +323,19 @@ def main() -> None:
         "budget_seconds": check.budget,
         "sections": {},
     }
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with (out / "gpu_check.log").open("a") as log:
         check.log = log
         check.say("check", f"start: device {args.device}, torch {torch.__version__}, budget {check.budget:.0f} s, out {out}")
         check.write_json()
-        for group in groups:
-            check.run_group(group)
+        try:
+            for group in groups:
+                check.run_group(group)
+        except SystemExit:
+            check.say("check", "stopped (SIGTERM)")
+            check.stop_all()
+            check.write_json()
+            raise
         check.write_json(finished=True)
         for name, g in check.results["goals"].items():
             check.say("goals", f"{name} = {g['value']} (goal {g['goal']}: {g['met']})")

@@ -112,10 +112,10 @@ def one_width(width: float, args: dict[str, Any], gate: Any, turn: Any, out: Any
         n, batch = args["examples"], args["batch_size"]
         data = cifar_shaped(n, device, n_test=1)
         batches = DeviceBatches(data, split="train", indices=torch.arange(n), batch_size=batch, augment=True, drop_last=True)
-        models["eager"] = build()
+        eager = models["eager"] = build()
         info = {
-            "parameters": sum(p.numel() for p in models["eager"].parameters()),
-            "flops_per_epoch": step_flops(models["eager"], batch, device) * len(batches),
+            "parameters": sum(p.numel() for p in eager.parameters()),
+            "flops_per_epoch": step_flops(eager, batch, device) * len(batches),
             "images_per_epoch": len(batches) * batch,
             "peak_tflops_bf16": peak_tflops(device),
         }
@@ -146,10 +146,10 @@ def one_width(width: float, args: dict[str, Any], gate: Any, turn: Any, out: Any
     wait()  # every eager figure taken: compiling now disturbs no timing
     if "compiled" in args["modes"] and batches is not None:
         try:
-            models["compiled"] = build()
+            compiled = models["compiled"] = build()
             backend = args["compile_backend"]
-            models["compiled"].compile(**({"backend": backend} if backend != "inductor" else {}))
-            seconds = round(compile_steps(models["compiled"], batches, device), 2)
+            compiled.compile(**({"backend": backend} if backend != "inductor" else {}))
+            seconds = round(compile_steps(compiled, batches, device), 2)
             out.put(("info", width, {"compile_seconds": seconds}))
             stamp(f"width {width:g}: compiled in {seconds} s")
         except Exception as exc:  # noqa: BLE001
@@ -165,7 +165,9 @@ def summarize(result: dict[str, Any], by_width: dict[float, dict[str, Any]], mod
     result["peak_tflops_bf16"] = next((e["peak_tflops_bf16"] for e in by_width.values() if "peak_tflops_bf16" in e), None)
     result["widths"] = [by_width[w] for w in sorted(by_width)]
     widest = by_width[max(by_width)]
-    best = min((widest[m] for m in modes if isinstance(widest.get(m), dict)), key=lambda f: f["epoch_seconds"], default={})
+    best: dict[str, Any] = min(
+        (widest[m] for m in modes if isinstance(widest.get(m), dict)), key=lambda f: f["epoch_seconds"], default={}
+    )
     result.update(
         width=widest["width"],
         epoch_seconds=best.get("epoch_seconds"),
@@ -202,9 +204,22 @@ def run(
         "compile_backend": compile_backend,
         "barrier_seconds": barrier_seconds,
     }
-    procs = [ctx.Process(target=one_width, args=(w, args, gate, turn, out), daemon=True) for w in widths]
+    # not daemons: a daemon may not start processes, and Inductor's compile workers are processes
+    procs = [ctx.Process(target=one_width, args=(w, args, gate, turn, out)) for w in widths]
     for p in procs:
         p.start()
+    try:
+        collect(out, procs, by_width, result, modes)
+    finally:
+        for p in procs:  # stopped early (SIGTERM): the widths' processes go too
+            if p.is_alive():
+                p.terminate()
+            p.join(timeout=30)
+
+
+def collect(out: Any, procs: list[Any], by_width: dict[float, dict[str, Any]], result: dict[str, Any], modes: list[str]) -> None:
+    """The widths' figures as they arrive, until every width is done (or its process is gone)."""
+    widths = list(by_width)
     done: set[float] = set()
     while len(done) < len(widths):
         try:
@@ -223,8 +238,6 @@ def run(
         else:
             entry[kind] = payload
         summarize(result, by_width, modes)
-    for p in procs:
-        p.join(timeout=30)
     for w in set(widths) - done:
         by_width[w].setdefault("errors", {})["process"] = "ended without finishing"
     summarize(result, by_width, modes)

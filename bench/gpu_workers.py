@@ -184,9 +184,11 @@ def run(result: dict[str, Any], *, device: str, workers: list[int], window: floa
     url = f"sqlite:///{work / 'storage.db'}"
     env = {**os.environ, "UNLEARN_OPT_STORAGE": url, "UNLEARN_OPT_ARTIFACTS": str(work / "artifacts")}
     stamp(f"create-study ({sizes['n_trials']} tickets)")
-    subprocess.run(
-        [sys.executable, "-m", "unlearn_opt", "create-study", str(spec_path)], env=env, check=True, capture_output=True
+    made = subprocess.run(
+        [sys.executable, "-m", "unlearn_opt", "create-study", str(spec_path)], env=env, capture_output=True, text=True
     )
+    if made.returncode != 0:
+        raise RuntimeError(f"create-study failed ({made.returncode}): {made.stderr.strip()[-2000:]}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(url)
     exp = load_experiment(storage, NAME)

@@ -83,6 +83,33 @@ def test_a_section_past_its_time_is_stopped_with_everything_it_started(tmp_path:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(), pid
 
 
+@pytest.mark.slow
+def test_a_stopped_check_stops_what_it_started(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNLEARN_OPT_")}
+    check = subprocess.Popen(
+        [sys.executable, "-m", "bench.gpu_check", str(tmp_path), "--quick", "--device", "cpu", "--sections", "workers"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    log = tmp_path / "gpu_check.log"
+    deadline = time.monotonic() + 300
+    pids: list[int] = []
+    while not pids and time.monotonic() < deadline and check.poll() is None:
+        time.sleep(1)
+        pids = [int(p) for p in re.findall(r"worker cpu-\d+: pid (\d+)", log.read_text())] if log.exists() else []
+    assert pids, "the launcher never started its worker"
+    check.send_signal(signal.SIGTERM)
+    assert check.wait(timeout=120) != 0
+    assert "stopped (SIGTERM)" in log.read_text()
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(), pid
+
+
 def test_a_check_without_time_left_skips_every_section(tmp_path: Path) -> None:
     out = gpu_check(tmp_path, "--budget", "5", timeout=300)
     assert out.returncode == 0, out.stderr
