@@ -262,7 +262,6 @@ def plan(args: argparse.Namespace, out: Path) -> list[list[Section]]:
     def cap(seconds: float) -> float:
         return 1200.0 if quick else seconds  # the CPU dry run: a safety net only
 
-    epoch_backend = ["--compile-backend", "aot_eager"] if device == "cpu" else []  # Inductor's C++ build: minutes
     return [
         [
             Section(
@@ -274,7 +273,7 @@ def plan(args: argparse.Namespace, out: Path) -> list[list[Section]]:
             ),
             Section("memory", ["-m", "bench.gpu_memory", *bench], cap(150)),
         ],
-        [Section("epoch", ["-m", "bench.gpu_epoch", *bench, *epoch_backend], cap(200))],
+        [Section("epoch", ["-m", "bench.gpu_epoch", *bench], cap(200))],
         [Section("workers", ["-m", "bench.gpu_workers", *bench], cap(220))],
         [
             Section(

@@ -249,7 +249,12 @@ def main() -> None:
     p.add_argument("--modes", default="eager,compiled", help="eager, compiled or both.")
     p.add_argument("--batch-size", type=int, default=None, help="Default 512 (--quick 64).")
     p.add_argument("--epochs", type=int, default=None, help="Timed epochs after the warm-up (default 2, --quick 1).")
-    p.add_argument("--compile-backend", default="inductor", help="torch.compile backend (aot_eager: no code generation).")
+    p.add_argument(
+        "--compile-backend",
+        default=None,
+        help="torch.compile backend: inductor (default), or aot_eager (no code generation; the default of --quick on the CPU, "
+        "where Inductor's C++ build takes minutes).",
+    )
     args = p.parse_args()
     widths = [float(w) for w in (args.widths or ("0.0625,0.125" if args.quick else "0.25,0.5,1")).split(",")]
     with emitted({}) as result:
@@ -261,7 +266,8 @@ def main() -> None:
             examples=256 if args.quick else 50_000,
             batch_size=args.batch_size or (64 if args.quick else 512),
             epochs=args.epochs or (1 if args.quick else 2),
-            compile_backend=args.compile_backend,
+            compile_backend=args.compile_backend
+            or ("aot_eager" if args.quick and device_of(args.device).type == "cpu" else "inductor"),
         )
 
 

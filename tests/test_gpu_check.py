@@ -39,7 +39,7 @@ def test_the_whole_check_runs_on_the_cpu(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     assert report["finished"] and report["device"] == "cpu" and report["quick"]
     sections = report["sections"]
-    assert list(sections) == ["tests", "memory", "epoch", "workers", "tests_compile"]
+    assert set(sections) == {"tests", "memory", "epoch", "workers", "tests_compile"}
     assert all(s["status"] == "ok" for s in sections.values()), {n: s["status"] for n, s in sections.items()}
     # the CUDA tests ran on the CPU: eager (one method, the checkpoint, the augmentation), compiled
     eager = {t["name"]: t["outcome"] for t in sections["tests"]["tests"]}
