@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ("data_pipeline", {"ratio", "ours_seconds", "dataloader_seconds"}),
         ("trial_overhead", {"ratio", "service_seconds_per_trial", "bare_seconds_per_trial"}),
         ("storage_scaling", {"db_overhead_ms_per_trial", "speedup_4_workers", "sqlite_trials_per_second"}),
-        ("gpu_epoch", {"epoch_seconds", "tflops", "peak_memory_gib", "trials_per_hour_width_0.25"}),
+        ("gpu_epoch", {"epoch_seconds", "tflops", "peak_memory_gib", "widths"}),
     ],
 )
 def test_benchmark_quick(name: str, keys: set[str]) -> None:

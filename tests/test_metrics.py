@@ -131,7 +131,7 @@ def test_mia_efficacy_scores_forget_with_the_labels_it_was_trained_on() -> None:
     """Bias removal with corrupted labels: the original fits F's corrupted labels as confidently as
     R's, so the attack must call F members (efficacy 0). With F's true labels its confidence is
     ≈ 0 and the untouched original would score 1."""
-    from unlearn_opt.data.base import ImageData
+    from unlearn_opt.data.base import TensorData
     from unlearn_opt.metrics import EvalSets, evaluate
 
     def logits(labels: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:  # "images" holding the logits
@@ -146,7 +146,7 @@ def test_mia_efficacy_scores_forget_with_the_labels_it_was_trained_on() -> None:
     y_t = torch.randint(0, 3, (60,), generator=g)
     x_train = torch.cat([logits(y_r, torch.full((60,), 8.0)), logits(y_f, torch.full((10,), 8.0))])
     x_test = logits(y_t, torch.linspace(-1.0, 1.5, 60))  # unsure on test data
-    data = ImageData(
+    data = TensorData(
         name="logits",
         x_train=x_train,
         y_train=torch.cat([y_r, y_f_true]),

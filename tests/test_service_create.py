@@ -159,7 +159,7 @@ def test_launch_rejects_a_gpu_that_does_not_exist(tmp_path: Path) -> None:
     missing = torch.cuda.device_count()  # on a machine without GPUs: --gpus 0
     out = run_cli("launch", "tiny", "--gpus", str(missing), cwd=tmp_path)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
-    assert f"--gpus: GPU {missing} does not exist (this machine has {missing} GPU(s))" in out.stderr
+    assert f"--gpus: GPU {missing} is not visible here (" in out.stderr
     assert not (tmp_path / "storage").exists()
 
 
@@ -175,17 +175,17 @@ def test_launch_rejects_a_gpu_that_does_not_exist(tmp_path: Path) -> None:
 )
 def test_launch_slots_are_checked(kwargs: dict, words: str) -> None:
     from unlearn_opt.errors import UserError
-    from unlearn_opt.service.launch import plan_slots
+    from unlearn_opt.service.launch import VisibleGpus, plan_slots
 
-    args = {"gpus": None, "workers_per_gpu": 1, "cpu_workers": 0, "visible_gpus": 2, **kwargs}
+    args = {"gpus": None, "workers_per_gpu": 1, "cpu_workers": 0, "visible": VisibleGpus(("0", "1"), None), **kwargs}
     with pytest.raises(UserError, match=re.escape(words)):
         plan_slots(**args)
 
 
 def test_launch_slots_pin_each_worker_to_one_gpu() -> None:
-    from unlearn_opt.service.launch import plan_slots
+    from unlearn_opt.service.launch import VisibleGpus, plan_slots
 
-    slots = plan_slots(gpus="0,1", workers_per_gpu=2, cpu_workers=1, visible_gpus=2)
+    slots = plan_slots(gpus="0,1", workers_per_gpu=2, cpu_workers=1, visible=VisibleGpus(("0", "1"), None))
     assert [s.env["CUDA_VISIBLE_DEVICES"] for s in slots] == ["0", "0", "1", "1", ""]
     assert [s.device for s in slots] == ["cuda"] * 4 + ["cpu"]
 

@@ -98,7 +98,7 @@ def create_study_command(spec_path: str, storage: str | None, artifacts: str | N
 @artifacts_option
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--max-trials", type=click.IntRange(min=1), default=None, help="Stop after this many trials.")
-@click.option("--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option("--quiet", is_flag=True, help="Only the start line, warnings and errors.")
 def worker_command(
     experiment: str, storage: str | None, artifacts: str | None, device: str, max_trials: int | None, quiet: bool
 ) -> None:
@@ -113,7 +113,12 @@ def worker_command(
     url = resolve_url(storage)
     rdb = open_storage(url)
     done = run_worker(
-        storage=rdb, experiment=experiment, artifacts=resolve_artifacts(artifacts, url), device=device, max_trials=max_trials
+        storage=rdb,
+        experiment=experiment,
+        artifacts=resolve_artifacts(artifacts, url),
+        device=device,
+        max_trials=max_trials,
+        announce=lambda line: click.echo(line, err=True),  # also under --quiet: which GPU is in every log
     )
     if not quiet:
         click.echo(f"worker done: {done} trial(s) completed", err=True)
@@ -132,9 +137,7 @@ def _launch(
     from unlearn_opt.service.tickets import release_workers
 
     _quiet_optuna()
-    slots = plan_slots(
-        gpus=gpus, workers_per_gpu=workers_per_gpu, cpu_workers=cpu_workers, visible_gpus=torch.cuda.device_count()
-    )
+    slots = plan_slots(gpus=gpus, workers_per_gpu=workers_per_gpu, cpu_workers=cpu_workers)
     rdb = open_storage(url)
     exp = load_experiment(rdb, experiment)
     threads = max(1, (torch.get_num_threads() or 1) // max(1, sum(s.device == "cpu" for s in slots)))
@@ -153,7 +156,7 @@ def _launch(
 
 @click.command("launch")
 @click.argument("experiment")
-@click.option("--gpus", default=None, help="GPU indices, e.g. 0,1,2,3.")
+@click.option("--gpus", default=None, help="GPUs by index among the visible ones (CUDA_VISIBLE_DEVICES), e.g. 0,1; or all.")
 @click.option("--workers-per-gpu", type=int, default=1, show_default=True)
 @click.option("--cpu-workers", type=int, default=0, show_default=True)
 @storage_option

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 from collections.abc import Iterator, Mapping
 
 import torch
@@ -21,10 +22,12 @@ def resolve_device(name: str | None) -> torch.device:
     except (RuntimeError, ValueError):
         raise UserError(f"--device: unknown device {name!r} (expected cpu, cuda or cuda:N)") from None
     if device.type == "cuda":
+        cvd = os.environ.get("CUDA_VISIBLE_DEVICES")
+        seen = "" if cvd is None else f" with CUDA_VISIBLE_DEVICES={cvd!r}"
         if not torch.cuda.is_available():
-            raise UserError(f"--device: {name} asked for but no CUDA GPU is visible")
+            raise UserError(f"--device: {name} asked for but no CUDA GPU is visible{seen}")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UserError(f"--device: {name} does not exist (visible GPUs: {torch.cuda.device_count()})")
+            raise UserError(f"--device: {name} does not exist (visible GPUs: {torch.cuda.device_count()}{seen})")
     elif device.type != "cpu":
         raise UserError(f"--device: unsupported device {name!r} (expected cpu, cuda or cuda:N)")
     return device
@@ -55,8 +58,13 @@ def prepare_input(x: torch.Tensor) -> torch.Tensor:
 
 
 def clone_model(model: nn.Module) -> nn.Module:
-    """A deep copy with its own parameters and buffers (same device)."""
-    return copy.deepcopy(model)
+    """A deep copy with its own parameters and buffers (same device). The copy of a compiled
+    model (``Module.compile``) is compiled too: deepcopy drops ``torch.compile``'s wrapper, and
+    the copy reuses the compiled graphs (same code, same shapes)."""
+    twin = copy.deepcopy(model)
+    if getattr(model, "_compiled_call_impl", None) is not None:
+        twin.compile()
+    return twin
 
 
 def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor] | None) -> None:

@@ -1,5 +1,6 @@
-"""Launching local workers: one process per slot, pinned with CUDA_VISIBLE_DEVICES, restarted
-if it dies, stopped together on Ctrl-C / SIGTERM, with one live progress display."""
+"""Launching local workers: one process per slot, pinned with CUDA_VISIBLE_DEVICES (mapped through
+the launcher's own, so that Slurm's allocation is honoured), restarted if it dies, stopped together
+on Ctrl-C / SIGTERM, with one live progress display."""
 
 from __future__ import annotations
 
@@ -32,27 +33,75 @@ class Slot:
     env: dict[str, str]
 
 
-def plan_slots(*, gpus: str | None, workers_per_gpu: int, cpu_workers: int, visible_gpus: int) -> list[Slot]:
-    """One slot per worker; ``--gpus 0,1`` checked against the GPUs this machine has."""
+@dataclass(frozen=True)
+class VisibleGpus:
+    """The GPUs this process may use, in CUDA's order: ``entries[i]`` is what a worker pinned to
+    GPU ``i`` gets as its ``CUDA_VISIBLE_DEVICES`` (an index, a ``GPU-`` UUID or a ``MIG-`` id).
+    ``cvd`` is this process's own ``CUDA_VISIBLE_DEVICES`` (None when unset)."""
+
+    entries: tuple[str, ...]
+    cvd: str | None
+
+    def describe(self) -> str:
+        n = len(self.entries)
+        seen = "no GPU is visible" if n == 0 else f"{n} GPU(s) visible, indices 0-{n - 1}"
+        if self.cvd is None:
+            return seen
+        return f"{seen}; CUDA_VISIBLE_DEVICES={self.cvd!r}"
+
+
+def visible_gpus() -> VisibleGpus:
+    """The GPUs visible to this process. Their number is the CUDA runtime's
+    (``torch.cuda.device_count()``: NVML or the driver, both honouring ``CUDA_VISIBLE_DEVICES``
+    with indices, UUIDs or MIG ids; an empty value means none), never ``nvidia-smi``, which lists
+    every GPU of the machine. CUDA enumerates a prefix of the ``CUDA_VISIBLE_DEVICES`` list (it
+    stops at the first entry that names no device), so GPU ``i`` is the list's ``i``-th entry;
+    without the variable, GPU ``i`` is the machine's GPU ``i``."""
+    import torch
+
+    count = torch.cuda.device_count()
+    cvd = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if cvd is None:
+        return VisibleGpus(tuple(str(i) for i in range(count)), None)
+    entries = [e.strip() for e in cvd.split(",")]
+    return VisibleGpus(tuple(entries[:count]), cvd)
+
+
+def parse_gpus(gpus: str, visible: VisibleGpus) -> list[int]:
+    """``--gpus``: ``all`` or comma-separated indices into the visible GPUs."""
+    if gpus.strip() == "all":
+        if not visible.entries:
+            raise UserError(f"--gpus all: {visible.describe()}")
+        return list(range(len(visible.entries)))
+    indices = []
+    for part in gpus.split(","):
+        part = part.strip()
+        if not part.isdigit():
+            raise UserError(f"--gpus: {part!r} is not a GPU index (expected all, or e.g. 0,1,2)")
+        if int(part) >= len(visible.entries):
+            raise UserError(f"--gpus: GPU {part} is not visible here ({visible.describe()})")
+        indices.append(int(part))
+    if len(set(indices)) != len(indices):
+        raise UserError("--gpus: an index is listed twice")
+    return indices
+
+
+def plan_slots(*, gpus: str | None, workers_per_gpu: int, cpu_workers: int, visible: VisibleGpus | None = None) -> list[Slot]:
+    """One slot per worker. ``--gpus`` indices refer to the GPUs visible to this process
+    (:func:`visible_gpus` unless given): with ``CUDA_VISIBLE_DEVICES=3,5`` (as Slurm sets it),
+    ``--gpus 0,1`` pins workers to ``CUDA_VISIBLE_DEVICES=3`` and ``=5``; ``--gpus all`` uses
+    every visible GPU."""
     slots: list[Slot] = []
     if workers_per_gpu < 1:
         raise UserError(f"--workers-per-gpu: must be >= 1 (got {workers_per_gpu})")
     if cpu_workers < 0:
         raise UserError(f"--cpu-workers: must be >= 0 (got {cpu_workers})")
     if gpus:
-        indices = []
-        for part in gpus.split(","):
-            part = part.strip()
-            if not part.isdigit():
-                raise UserError(f"--gpus: {part!r} is not a GPU index (expected e.g. 0,1,2)")
-            if int(part) >= visible_gpus:
-                raise UserError(f"--gpus: GPU {part} does not exist (this machine has {visible_gpus} GPU(s))")
-            indices.append(int(part))
-        if len(set(indices)) != len(indices):
-            raise UserError("--gpus: an index is listed twice")
-        for g in indices:
+        if visible is None:
+            visible = visible_gpus()
+        for g in parse_gpus(gpus, visible):
             for k in range(workers_per_gpu):
-                slots.append(Slot(f"gpu{g}-{k}", "cuda", {"CUDA_VISIBLE_DEVICES": str(g)}))
+                slots.append(Slot(f"gpu{g}-{k}", "cuda", {"CUDA_VISIBLE_DEVICES": visible.entries[g]}))
     for k in range(cpu_workers):
         slots.append(Slot(f"cpu-{k}", "cpu", {"CUDA_VISIBLE_DEVICES": ""}))
     if not slots:
@@ -79,7 +128,10 @@ class Launcher:
         if self.threads_per_worker:
             env["OMP_NUM_THREADS"] = str(self.threads_per_worker)
         cmd = [sys.executable, "-m", "unlearn_opt", "worker", self.experiment, "--device", slot.device, "--quiet"]
-        self._procs[slot.name] = subprocess.Popen(cmd, env=env)
+        proc = subprocess.Popen(cmd, env=env)
+        self._procs[slot.name] = proc
+        pinned = f"CUDA_VISIBLE_DEVICES={slot.env['CUDA_VISIBLE_DEVICES']}" if slot.device == "cuda" else "no GPU"
+        self.console.print(f"worker {slot.name}: pid {proc.pid}, {slot.device}, {pinned}", highlight=False)
 
     def _signal(self, signum: int, frame: FrameType | None) -> None:
         self._stopping = True
@@ -158,6 +210,8 @@ class Launcher:
                 else:
                     self.console.print(f"worker {slot.name} keeps failing (exit {rc}); not restarting it")
             elif rc == 2:
+                if self._restarts.get(slot.name, 0) <= MAX_RESTARTS:
+                    self.console.print(f"worker {slot.name} exited with 2 (bad input, see its message); not restarting it")
                 self._restarts[slot.name] = MAX_RESTARTS + 1  # bad input: restarting cannot help
         return alive == 0
 

@@ -139,6 +139,17 @@ class Worker:
             self._ws = ws
         return self._ws
 
+    def describe(self) -> str:
+        """The start line: who, on which device, with which ``CUDA_VISIBLE_DEVICES``."""
+        cvd = os.environ.get("CUDA_VISIBLE_DEVICES")
+        where = str(self.dev)
+        if self.dev.type == "cuda":
+            props = torch.cuda.get_device_properties(self.dev)
+            uuid = getattr(props, "uuid", None)
+            where += f" ({props.name}" + (f", GPU-{uuid})" if uuid is not None else ")")
+        pinned = "unset" if cvd is None else repr(cvd)
+        return f"worker {self.id} on {where}, CUDA_VISIBLE_DEVICES={pinned}: {self.experiment}"
+
     def _say(self, text: str) -> None:
         log.info("[%s] %s", self.id, text)
         if self.on_event is not None:
@@ -428,9 +439,13 @@ def run_worker(
     artifacts: ArtifactLocation,
     device: str = "auto",
     max_trials: int | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> int:
+    """Run a worker until the experiment is done; ``announce`` gets its start line."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
     worker = retrying(
         lambda: Worker(storage=storage, experiment=experiment, artifacts=artifacts, device=device, max_trials=max_trials)
     )
+    if announce is not None:
+        announce(worker.describe())
     return worker.run()
