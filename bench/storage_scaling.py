@@ -49,11 +49,12 @@ class TrivialWorker(Worker):
         return None
 
     def _train_model(self, ticket: Any) -> bool:
-        from unlearn_opt.service import tickets
+        from unlearn_opt.service import optuna_adapter, tickets
 
-        if not tickets.pop(self.originals, ticket._trial_id):
+        trial_id = optuna_adapter.trial_id(ticket)
+        if not tickets.pop(self.originals, trial_id):
             return False
-        trial = optuna.Trial(self.originals, ticket._trial_id)
+        trial = optuna_adapter.popped_trial(self.originals, trial_id)
         trial.set_user_attr("record", {})
         self.originals.tell(trial, 0.0)
         return True

@@ -14,8 +14,9 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from tests.conftest import cli_env, run_cli, start_worker, write_spec
+from tests.service_helpers import cli_env, run_cli, start_worker, write_spec
 from unlearn_opt.analysis.selection import j_lambda, select
+from unlearn_opt.service import optuna_adapter
 from unlearn_opt.service.experiment import load_experiment
 from unlearn_opt.service.storage import open_storage
 
@@ -114,7 +115,7 @@ def test_report_files(finished: Path) -> None:
     assert "Plotly.newPlot" in page and "plotly.js" in page.lower()
     # the figures and a note are on the studies for optuna-dashboard
     study = optuna.load_study(study_name="tiny/w1/scrub/privacy", storage=storage)
-    system_attrs = storage.get_study_system_attrs(study._study_id)
+    system_attrs = storage.get_study_system_attrs(optuna_adapter.study_id(study))
     assert sum(k.startswith("dashboard:plot_data:") for k in system_attrs) >= 2
     assert "tiny/w1/scrub/privacy" in optuna_dashboard_note(study)
 

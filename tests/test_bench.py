@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEFAULT_PG, cli_env
+from tests.service_helpers import DEFAULT_PG, cli_env
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli_env, run_cli, start_worker, write_spec
+from tests.service_helpers import cli_env, run_cli, start_worker, write_spec
 
 
 def free_port() -> int:

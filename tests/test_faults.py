@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from optuna.trial import TrialState
 
-from tests.conftest import cli_env, run_cli, write_spec
+from tests.service_helpers import cli_env, run_cli, write_spec
 from unlearn_opt.cli import main
 from unlearn_opt.errors import UserError
 from unlearn_opt.service.experiment import load_experiment

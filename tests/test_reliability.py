@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
-from tests.conftest import (
+from tests.service_helpers import (
     check_exact,
     cli_env,
     kill_mid_work,

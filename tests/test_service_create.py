@@ -11,7 +11,7 @@ import optuna
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import cli_env, private_cluster, run_cli, sqlite_url, write_spec
+from tests.service_helpers import cli_env, private_cluster, run_cli, sqlite_url, write_spec
 from unlearn_opt.service.storage import mask_url, open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import yaml
 
-from tests.conftest import run_cli
+from tests.service_helpers import run_cli
 from unlearn_opt.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent

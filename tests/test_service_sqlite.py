@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import check_exact, cli_env, run_cli, sqlite_url, write_spec
+from tests.service_helpers import check_exact, cli_env, run_cli, sqlite_url, write_spec
 from unlearn_opt.service.experiment import load_experiment
 from unlearn_opt.service.storage import open_storage
 

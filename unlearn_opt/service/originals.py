@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from unlearn_opt.engine.workspace import OriginalRecord, Workspace, state_from_bytes, state_to_bytes
 from unlearn_opt.service import tickets
+from unlearn_opt.service.optuna_adapter import trial_id as trial_id_of
 
 ModelKey = tuple[str, float, float]  # (kind, width, sparsity)
 CORRUPT_ATTR = "corrupt_artifacts"  # on the originals study: checkpoints that failed their checksum
@@ -152,10 +153,10 @@ def is_duplicate(study: optuna.Study, trial_id: int) -> bool:
     waiting or running (two processes repairing the queue at once can leave two tickets)."""
     corrupt = set(study.user_attrs.get(CORRUPT_ATTR, []))
     trials = [t for t in study.get_trials(deepcopy=False) if "kind" in t.user_attrs]
-    mine = next(t for t in trials if t._trial_id == trial_id)
+    mine = next(t for t in trials if trial_id_of(t) == trial_id)
     key = key_of(mine)
     for t in trials:
-        if t._trial_id == trial_id or key_of(t) != key:
+        if trial_id_of(t) == trial_id or key_of(t) != key:
             continue
         if t.state == TrialState.COMPLETE and t.user_attrs.get("artifact_id") not in corrupt:
             return True

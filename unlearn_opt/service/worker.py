@@ -39,6 +39,7 @@ from unlearn_opt.engine.runtime import resolve_device
 from unlearn_opt.engine.workspace import Workspace
 from unlearn_opt.errors import UserError
 from unlearn_opt.methods import distributions, resolved_space
+from unlearn_opt.service import optuna_adapter as rdb
 from unlearn_opt.service import tickets
 from unlearn_opt.service.board import StudyBoard, Ticket, read_board
 from unlearn_opt.service.experiment import Experiment, ensure_tickets, load_experiment
@@ -210,10 +211,10 @@ class Worker:
 
     def states(self) -> list[StudyState]:
         """Every tuning study's board, from one query that also reads the originals study's board."""
-        ids = [st._study_id for st in (*self.studies.values(), self.originals)]
+        ids = [rdb.study_id(st) for st in (*self.studies.values(), self.originals)]
         boards = read_board(self.storage, ids)
-        self._originals_board = boards[self.originals._study_id]
-        return [StudyState(key, study, boards[study._study_id]) for key, study in self.studies.items()]
+        self._originals_board = boards[rdb.study_id(self.originals)]
+        return [StudyState(key, study, boards[rdb.study_id(study)]) for key, study in self.studies.items()]
 
     def originals_view(self) -> OriginalsView:
         """The originals study, read again only when its board (states, tickets) has changed since
@@ -285,7 +286,7 @@ class Worker:
         """Tickets left over by a race (a stale trial re-queued while its worker also re-queued
         it) once everything is done: popped and closed as PRUNED with ``surplus = True``."""
         leftovers = [(st.study, t.trial_id) for st in states for t in st.board.waiting]
-        leftovers += [(self.originals, t._trial_id) for t in OriginalsView.read(self.originals).waiting]
+        leftovers += [(self.originals, rdb.trial_id(t)) for t in OriginalsView.read(self.originals).waiting]
         for study, trial_id in leftovers:
             if tickets.pop(study, trial_id):
                 tickets.close_surplus(self.storage, trial_id)
@@ -293,19 +294,20 @@ class Worker:
     # ------------------------------------------------------------ originals
 
     def _train_model(self, ticket: FrozenTrial) -> bool:
-        if not tickets.pop(self.originals, ticket._trial_id, user_attrs={"worker": self.id}):
+        trial_id = rdb.trial_id(ticket)
+        if not tickets.pop(self.originals, trial_id, user_attrs={"worker": self.id}):
             return False
         key = key_of(ticket)
         kind, width, sparsity = key
-        if is_duplicate(self.originals, ticket._trial_id):
-            tickets.close_surplus(self.storage, ticket._trial_id)
+        if is_duplicate(self.originals, trial_id):
+            tickets.close_surplus(self.storage, trial_id)
             self._forget_view()
             return True
-        trial = optuna.Trial(self.originals, ticket._trial_id)
+        trial = rdb.popped_trial(self.originals, trial_id)
         label = f"{kind} w={width:g}" + (f" s={sparsity:g}" if sparsity else "")
         self._say(f"training {label} on {self.dev}")
         try:
-            with tickets.heartbeat(self.originals, ticket._trial_id):
+            with tickets.heartbeat(self.originals, trial_id):
                 with self.interruptible():
                     if sparsity > 0:
                         self._ensure_original(width, 0.0, OriginalsView.read(self.originals))
@@ -366,7 +368,7 @@ class Worker:
     def _run_ticket(self, st: StudyState, ticket: Ticket, view: OriginalsView) -> None:
         study, key = st.study, st.key
         name = self.exp.studies[key]
-        trial = optuna.Trial(study, ticket.trial_id)
+        trial = rdb.popped_trial(study, ticket.trial_id)
         params: dict[str, Any] = {}
         try:
             with tickets.heartbeat(study, ticket.trial_id):
@@ -403,7 +405,7 @@ class Worker:
         self, study: optuna.Study, trial: optuna.Trial, error: str, *, requeue: dict[str, Any], count_retry: bool = True
     ) -> None:
         """FAIL with the error recorded, and a replacement ticket (see ``tickets.fail_and_requeue``)."""
-        tickets.fail_and_requeue(study, trial._trial_id, error, params=requeue, count_retry=count_retry)
+        tickets.fail_and_requeue(study, rdb.trial_id(trial), error, params=requeue, count_retry=count_retry)
         self._forget_view()
 
     def _count_failure(self, exc: BaseException) -> None:
