@@ -51,7 +51,7 @@ def test_selection_matches_brute_force(goal: str) -> None:
             if j < best - 1e-12:
                 best, best_number = j, t.number
         assert chosen.number == best_number
-        assert j_lambda(goal, lam, *chosen.values) == pytest.approx(best)
+        assert j_lambda(goal, lam, chosen) == pytest.approx(best)
 
 
 def test_selection_ties_fail_and_empty() -> None:

@@ -44,7 +44,8 @@ def test_trial_json_metrics_are_consistent(tmp_path: Path) -> None:
     assert m["privacy_gap"] == pytest.approx(abs(m["forget_error"] - m["forget_test_error"]))
     assert 0.0 <= m["mia_auc"] <= 1.0 and 0.0 <= m["mia_efficacy"] <= 1.0
     assert m["unlearn_seconds"] > 0
-    assert m["objective_1"] == m["privacy_gap"] and m["objective_2"] == m["val_error"]
+    assert result["objectives"] == {"privacy_gap": m["privacy_gap"], "val_error": m["val_error"]}
+    assert not any(k.startswith("objective") for k in m)
     assert result["params"]["epochs"] == 2 and result["params"]["lr"] == 5e-4  # the rest: defaults
     assert result["original"]["param_count"] > 0
 

@@ -22,12 +22,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from unlearn_opt.errors import UserError
+from unlearn_opt.goals import GOAL_NAMES
 
 DATASETS = ("digits", "cifar10", "cifar100", "tinyimagenet", "imagefolder", "synthetic")
 ON_DISK_DATASETS = ("cifar10", "cifar100", "tinyimagenet", "imagefolder")
 ARCHITECTURES = ("resnet18", "resnet50", "allcnn", "cnn", "mlp")
 METHODS = ("scrub", "neggrad", "l1_sparse", "finetune", "retrain")
-GOALS = ("privacy", "bias_removal")
+GOALS = GOAL_NAMES
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "step", "constant")

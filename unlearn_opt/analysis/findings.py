@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from unlearn_opt.engine.workspace import OVERPARAMETERIZED_TRAIN_ERROR
+from unlearn_opt.goals import get_goal
 
 F_METHODS = ("scrub", "neggrad")
 MARGIN_B = 0.1
@@ -63,9 +64,9 @@ def regimes(originals: dict[tuple[str, float, float], dict[str, Any]]) -> dict[f
 
 
 def j_test(row: dict[str, Any]) -> float:
-    """λ·g + (1 − λ)·E_T of a selected row."""
-    g = row["privacy_gap"] if row["goal"] == "privacy" else 1.0 - row["forget_error"]
-    return row["lambda"] * g + (1 - row["lambda"]) * row["test_error"]
+    """λ·g + (1 − λ)·E_T of a selected row (``Goal.j_lambda`` with the test error)."""
+    goal = get_goal(row["goal"])
+    return goal.j_lambda(row["lambda"], row[goal.first.metric], row["test_error"])
 
 
 def _fmt(v: float | None) -> str:

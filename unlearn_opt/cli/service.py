@@ -58,11 +58,11 @@ def create(spec_path: str, storage: str | None, artifacts: str | None, new_versi
     table.add_column("study", overflow="fold")  # a study name is never cut short
     for col in ("objectives", "trials"):
         table.add_column(col)
-    from unlearn_opt.service.naming import OBJECTIVES, fmt_number
+    from unlearn_opt.goals import get_goal
+    from unlearn_opt.service.naming import fmt_number
 
     def objectives(goal: str) -> str:
-        (o1, d1), (o2, d2) = OBJECTIVES[goal]
-        return f"{o1} ({d1[:3]}), {o2} ({d2[:3]})"
+        return ", ".join(f"{o.metric} ({o.direction[:3]})" for o in get_goal(goal).objectives)
 
     if len(exp.studies) <= MAX_STUDY_ROWS:
         for key, name in exp.studies.items():

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from unlearn_opt.cli.params import parse_params
 from unlearn_opt.errors import UserError
+from unlearn_opt.goals import get_goal
 from unlearn_opt.spec import GOALS, METHODS, load_spec
 
 
@@ -56,7 +57,8 @@ def trial_command(
     dev = resolve_device(device)
     ws = Workspace(spec, device=dev, progress=not as_json)
     _, record = ws.original(width, sparsity)
-    metrics = ws.run_trial(width=width, sparsity=sparsity, method=method, goal=goal, params=given, seed=seed)
+    result = ws.run_trial(width=width, sparsity=sparsity, method=method, goal=goal, params=given, seed=seed)
+    metrics = result.metrics
     out = {
         "spec": spec.name,
         "width": width,
@@ -65,6 +67,7 @@ def trial_command(
         "goal": goal,
         "device": str(dev),
         "params": full,
+        "objectives": dict(zip(get_goal(goal).metric_names, result.values)),
         "metrics": metrics,
         "original": record.to_dict(),
     }

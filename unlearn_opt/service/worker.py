@@ -38,12 +38,13 @@ from optuna.trial import FrozenTrial
 from unlearn_opt.engine.runtime import resolve_device
 from unlearn_opt.engine.workspace import Workspace
 from unlearn_opt.errors import UserError
+from unlearn_opt.goals import get_goal
 from unlearn_opt.methods import distributions, resolved_space
 from unlearn_opt.service import optuna_adapter as rdb
 from unlearn_opt.service import tickets
 from unlearn_opt.service.board import StudyBoard, Ticket, read_board
 from unlearn_opt.service.experiment import Experiment, ensure_tickets, load_experiment
-from unlearn_opt.service.naming import OBJECTIVES, StudyKey
+from unlearn_opt.service.naming import StudyKey
 from unlearn_opt.service.originals import (
     CheckpointError,
     OriginalsView,
@@ -375,12 +376,12 @@ class Worker:
                 params = self._suggest(trial, key)
                 with self.interruptible():
                     self._ensure_original(key.width, key.sparsity, view)
-                    metrics = self.ws.run_trial(
+                    result = self.ws.run_trial(
                         width=key.width, sparsity=key.sparsity, method=key.method, goal=key.goal, params=params
                     )
-            values = [metrics["objective_1"], metrics["objective_2"]]
-            attrs = {k: v for k, v in metrics.items() if not k.startswith("objective_")}
-            retrying(lambda: tickets.complete(study, trial, values, user_attrs=attrs), sleep=self._interruptible_sleep)
+            retrying(
+                lambda: tickets.complete(study, trial, result.values, user_attrs=result.metrics), sleep=self._interruptible_sleep
+            )
         except Interrupted:
             self._fail(study, trial, "interrupted", requeue=params, count_retry=False)
             raise
@@ -396,9 +397,10 @@ class Worker:
             return
         self._failures_in_a_row = 0
         self.trials_done += 1
+        first, second = get_goal(key.goal).metric_names
         self._say(
-            f"{name} trial {ticket.number}: {OBJECTIVES[key.goal][0][0]}={metrics['objective_1']:.4f} "
-            f"val_error={metrics['objective_2']:.4f} ({metrics['unlearn_seconds']:.1f} s unlearning)"
+            f"{name} trial {ticket.number}: {first}={result.values[0]:.4f} "
+            f"{second}={result.values[1]:.4f} ({result.metrics['unlearn_seconds']:.1f} s unlearning)"
         )
 
     def _fail(
