@@ -194,3 +194,13 @@ def test_mask_url_hides_passwords() -> None:
     assert mask_url("postgresql+psycopg://u:p%40ss@h:5432/d") == "postgresql+psycopg://u:***@h:5432/d"
     assert mask_url("sqlite:///storage/x.db") == "sqlite:///storage/x.db"
     assert "pw" not in mask_url("garbage://u:pw@")
+
+
+def test_create_study_makes_the_splits_a_workspace_makes_without_building_one(tmp_path: Path) -> None:
+    import torch
+
+    from unlearn_opt.engine.workspace import Workspace, spec_splits
+    from unlearn_opt.spec import load_spec
+
+    spec = load_spec(write_spec(tmp_path))
+    assert spec_splits(spec).digest() == Workspace(spec, device=torch.device("cpu")).splits.digest()

@@ -62,6 +62,24 @@ class TrialResult:
     metrics: dict[str, float]
 
 
+def spec_splits(spec: Spec, data: ImageData | None = None) -> Splits:
+    """The experiment's splits (DESIGN §2), made from the dataset's labels and the spec's seed:
+    no model is built and nothing is moved to a device (``data``: the dataset, if loaded)."""
+    if data is None:
+        data = load_dataset(spec.dataset, data_dir=spec.data_dir, synthetic=spec.synthetic)
+    return make_splits(
+        y_train=data.y_train.cpu().numpy(),
+        y_test=data.y_test.cpu().numpy(),
+        num_classes=data.num_classes,
+        seed=spec.seed,
+        val_fraction=spec.validation.fraction,
+        forget_size=spec.forget.size,
+        selection=spec.forget.selection,
+        classes=spec.forget.classes,
+        corrupt_labels=spec.forget.corrupt_labels,
+    )
+
+
 def state_to_bytes(model: nn.Module) -> bytes:
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
@@ -105,20 +123,8 @@ class Workspace:
         if data is None:
             data = load_dataset(spec.dataset, data_dir=spec.data_dir, synthetic=spec.synthetic)
         self.data = data.to(device)
-        if splits is None:
-            splits = make_splits(
-                y_train=data.y_train.cpu().numpy(),
-                y_test=data.y_test.cpu().numpy(),
-                num_classes=data.num_classes,
-                seed=spec.seed,
-                val_fraction=spec.validation.fraction,
-                forget_size=spec.forget.size,
-                selection=spec.forget.selection,
-                classes=spec.forget.classes,
-                corrupt_labels=spec.forget.corrupt_labels,
-            )
-        self.splits = splits
-        self.sets = self._eval_sets(splits)
+        self.splits = spec_splits(spec, data) if splits is None else splits
+        self.sets = self._eval_sets(self.splits)
         self._originals: dict[tuple[float, float], tuple[nn.Module, OriginalRecord]] = {}
         self._retrains: dict[float, tuple[nn.Module, OriginalRecord]] = {}
 

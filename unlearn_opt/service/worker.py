@@ -29,7 +29,6 @@ from types import FrameType
 from typing import Any
 
 import optuna
-import torch
 from optuna.distributions import IntDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
@@ -423,18 +422,3 @@ def _first_line(exc: BaseException) -> str:
     cause = exc.__cause__ or exc
     text = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {text[0]}" if text else type(cause).__name__
-
-
-def run_worker(
-    *,
-    storage: RDBStorage,
-    experiment: str,
-    artifacts: ArtifactLocation,
-    device: str = "auto",
-    max_trials: int | None = None,
-) -> int:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    worker = retrying(
-        lambda: Worker(storage=storage, experiment=experiment, artifacts=artifacts, device=device, max_trials=max_trials)
-    )
-    return worker.run()
