@@ -58,7 +58,9 @@ def test_trial_json_metrics_are_consistent(tmp_path: Path) -> None:
             "--param learning_rate: scrub has no such hyperparameter",
         ),
         (["--width", "1", "--method", "scrub", "--param", "lr"], "expected NAME=VALUE"),
-        (["--width", "-1", "--method", "scrub"], "--width: must be > 0"),
+        (["--width", "-1", "--method", "scrub"], "--width: width must be > 0"),
+        (["--width", "65", "--method", "scrub"], "--width: width must be <= 64"),  # as in a spec
+        (["--width", "1", "--sparsity", "1", "--method", "scrub"], "--sparsity: must be in [0, 1)"),
         (["--width", "1", "--method", "scrub", "--device", "cuda:7"], "--device"),
         (["--width", "1", "--method", "ssd"], "Invalid value for '--method'"),
     ],

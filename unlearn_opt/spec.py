@@ -330,6 +330,16 @@ def _width(v: Any, w: str) -> float:
     return value
 
 
+def check_width(value: float, where: str) -> float:
+    """A width the spec accepts, else a UserError naming ``where`` (e.g. ``--width``)."""
+    return _width(value, where)
+
+
+def check_sparsity(value: float, where: str) -> float:
+    """A sparsity the spec accepts, else a UserError naming ``where``."""
+    return _sparsity(value, where)
+
+
 def _search(table: Mapping[str, Any], methods: tuple[str, ...]) -> dict[str, dict[str, ParamOverride]]:
     # Imported here: the method registry imports torch, the spec module should not need to.
     from unlearn_opt.methods import get_method

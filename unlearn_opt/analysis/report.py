@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from optuna.storages import BaseStorage
 from optuna_dashboard import save_note, save_plotly_graph_object
 
-from unlearn_opt.analysis.collect import ExperimentResults, pareto_rows, read_results, selection_rows
+from unlearn_opt.analysis.collect import ExperimentResults, StudyResult, pareto_rows, read_results, selection_rows
 from unlearn_opt.analysis.figures import (
     hypervolume_history,
     originals_vs_width,
@@ -64,8 +64,8 @@ def write_csv(path: Path, rows: Sequence[dict[str, Any]], lead: Sequence[str]) -
             writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
 
 
-def _groups(res: ExperimentResults) -> dict[tuple[float, str, str], list]:
-    out: dict[tuple[float, str, str], list] = {}
+def _groups(res: ExperimentResults) -> dict[tuple[float, str, str], list[StudyResult]]:
+    out: dict[tuple[float, str, str], list[StudyResult]] = {}
     for s in res.studies:
         out.setdefault((s.key.sparsity, s.key.method, s.key.goal), []).append(s)
     return out

@@ -10,9 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from unlearn_opt.cli.params import parse_params
-from unlearn_opt.errors import UserError
 from unlearn_opt.goals import get_goal
-from unlearn_opt.spec import GOALS, METHODS, load_spec
+from unlearn_opt.spec import GOALS, METHODS, check_sparsity, check_width, load_spec
 
 
 @click.command("trial")
@@ -48,10 +47,8 @@ def trial_command(
     from unlearn_opt.methods import complete_params
 
     spec = load_spec(spec_path)
-    if width <= 0:
-        raise UserError(f"--width: must be > 0 (got {width:g})")
-    if not 0 <= sparsity < 1:
-        raise UserError(f"--sparsity: must be in [0, 1) (got {sparsity:g})")
+    check_width(width, "--width")  # the spec's own limits
+    check_sparsity(sparsity, "--sparsity")
     given = parse_params(params)
     full = complete_params(method, given, spec)  # validates names before any training
     dev = resolve_device(device)

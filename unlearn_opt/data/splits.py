@@ -110,7 +110,7 @@ def make_splits(
 
     ft_parts = []
     hist = np.bincount(true_labels, minlength=num_classes)
-    for c in np.flatnonzero(hist):
+    for c in np.flatnonzero(hist).tolist():
         members = np.flatnonzero(y_test == c)
         if hist[c] > len(members):
             raise UserError(

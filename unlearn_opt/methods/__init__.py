@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 _METHODS: dict[str, Method] = {
     m.name: m for m in (scrub.METHOD, neggrad.METHOD, l1_sparse.METHOD, finetune.METHOD, retrain.METHOD)
 }
-METHOD_NAMES = tuple(_METHODS)
 
 
 def get_method(name: str) -> Method:
@@ -74,7 +73,6 @@ def complete_params(method: str, given: Mapping[str, Any], spec: Spec | None = N
 
 
 __all__ = [
-    "METHOD_NAMES",
     "Method",
     "Param",
     "UnlearnInputs",

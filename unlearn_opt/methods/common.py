@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import torch
 
-from unlearn_opt.engine.runtime import make_sgd
+from unlearn_opt.engine.runtime import make_optimizer
 from unlearn_opt.methods.base import Param, UnlearnInputs
 
 # SGD momentum and weight decay: fixed at the reference values unless a spec gives a range.
@@ -19,7 +19,7 @@ SGD_PARAMS = (
 def sgd_for(inputs: UnlearnInputs, params: Mapping[str, float | int]) -> torch.optim.Optimizer:
     """SGD on the model being unlearned (lr, momentum, weight_decay from ``params``); pruned
     weights stay zero."""
-    return make_sgd(
+    return make_optimizer(
         inputs.model,
         lr=float(params["lr"]),
         momentum=float(params["momentum"]),

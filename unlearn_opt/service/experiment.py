@@ -150,7 +150,6 @@ def _ensure_studies(exp: Experiment, storage: BaseStorage) -> None:
                 "method": key.method,
                 "goal": key.goal,
                 "n_trials": exp.spec.n_trials,
-                "lambdas": list(exp.spec.lambdas),
                 "spec_hash": exp.spec_hash,
                 "splits_digest": exp.splits_digest,
                 "spec": spec_dict,

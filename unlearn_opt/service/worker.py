@@ -29,7 +29,7 @@ from types import FrameType
 from typing import Any
 
 import optuna
-from optuna.distributions import IntDistribution
+from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
@@ -244,9 +244,9 @@ class Worker:
             self._close_leftovers(states, view)
             return False
         needed = {s.key.width for s in states if s.board.complete < n}
-        for ticket in view.claimable():  # first the originals that tuning studies wait for
-            kind, width, _ = key_of(ticket)
-            if kind == "original" and width in needed and self._train_model(ticket):
+        for model_ticket in view.claimable():  # first the originals that tuning studies wait for
+            kind, width, _ = key_of(model_ticket)
+            if kind == "original" and width in needed and self._train_model(model_ticket):
                 return True
         ready = [s for s in states if s.board.waiting and view.ready("original", s.key.width, s.key.sparsity)]
         for st in sorted(ready, key=lambda s: ((s.board.complete + s.board.active) / n, s.board.complete, s.key)):
@@ -254,8 +254,8 @@ class Worker:
                 if tickets.pop(st.study, ticket.trial_id, user_attrs=self._trial_attrs(st.key), n_trials=n):
                     self._run_ticket(st, ticket, view)
                     return True
-        for ticket in view.claimable():
-            if self._train_model(ticket):
+        for model_ticket in view.claimable():
+            if self._train_model(model_ticket):
                 return True
         if self._repair(states, view):
             return True
@@ -355,8 +355,10 @@ class Worker:
         for name, dist in distributions(key.method, self.spec).items():
             if isinstance(dist, IntDistribution):
                 params[name] = trial.suggest_int(name, dist.low, dist.high, log=dist.log)
-            else:
+            elif isinstance(dist, FloatDistribution):
                 params[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+            else:
+                raise TypeError(f"{key.method}.{name}: cannot sample a {type(dist).__name__}")
         return params
 
     def _trial_attrs(self, key: StudyKey) -> dict[str, Any]:
