@@ -81,6 +81,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_report_files(finished: Path) -> None:
     out = run_cli("report", "tiny", "--out", "rep", cwd=finished)
     assert out.returncode == 0, out.stderr
@@ -126,6 +127,7 @@ def optuna_dashboard_note(study: optuna.Study) -> str:
     return get_note(study)
 
 
+@pytest.mark.slow
 def test_report_on_a_partly_finished_experiment(tmp_path: Path) -> None:
     write_spec(tmp_path, n_trials=2)
     assert run_cli("create-study", "tiny.toml", cwd=tmp_path).returncode == 0
@@ -136,6 +138,7 @@ def test_report_on_a_partly_finished_experiment(tmp_path: Path) -> None:
     assert run_cli("report", "nope", cwd=tmp_path).returncode == 2
 
 
+@pytest.mark.slow
 def test_decision_regions_on_selected_trials(finished: Path) -> None:
     out = run_cli("decision-regions", "tiny", "--lambda", "0.4", "--delta", "0.5", "--device", "cpu", cwd=finished)
     assert out.returncode == 0, out.stderr
@@ -147,6 +150,7 @@ def test_decision_regions_on_selected_trials(finished: Path) -> None:
     assert len(row["plane"]["original"]) == row["plane"]["steps"]
 
 
+@pytest.mark.slow
 def test_report_after_regions_has_findings_regions_and_images(finished: Path) -> None:
     """Runs after test_decision_regions_on_selected_trials (module order): the stored scores reach
     regions.csv, findings.md names every claim, and --images writes PNGs (Chromium needed)."""
@@ -175,6 +179,7 @@ def test_report_after_regions_has_findings_regions_and_images(finished: Path) ->
         assert all((rep / "figures" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 
+@pytest.mark.slow
 def test_decision_regions_fine_tuned_to_flip_f_changes_near_f() -> None:
     """A model fine-tuned to flip F's labels changes its predictions near F (C_prox > 0)."""
     import torch

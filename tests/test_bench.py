@@ -14,6 +14,8 @@ from tests.service_helpers import DEFAULT_PG, cli_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytestmark = pytest.mark.slow  # each benchmark in a subprocess
+
 
 @pytest.mark.parametrize(
     ("name", "keys"),

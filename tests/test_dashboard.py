@@ -18,6 +18,8 @@ import pytest
 
 from tests.service_helpers import cli_env, run_cli, start_worker, write_spec
 
+pytestmark = pytest.mark.slow  # a dashboard server, a worker, a browser
+
 
 def free_port() -> int:
     with socket.socket() as s:

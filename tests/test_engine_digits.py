@@ -117,7 +117,9 @@ def test_same_params_same_result(clean: Workspace) -> None:
     assert a == b
 
 
-def test_compiled_models_give_the_same_kind_of_trial() -> None:
+def test_a_compiled_model_trains_and_unlearns_like_the_eager_one() -> None:
+    """[runtime] compile changes how the model runs, not what it learns: the same original and
+    the same trial as without it, up to the rounding of reordered kernels."""
     raw = {
         "name": "compiled",
         "dataset": "synthetic",
@@ -126,10 +128,18 @@ def test_compiled_models_give_the_same_kind_of_trial() -> None:
         "synthetic": {"train_size": 300, "test_size": 200},
         "forget": {"size": 30},
         "original": {"epochs": 2, "batch_size": 64},
-        "runtime": {"compile": True, "deterministic": True},
+        "runtime": {"deterministic": True},
     }
-    ws = Workspace(spec_from_dict(raw), device=CPU)
-    original, _ = ws.original(0.5)
-    assert hasattr(original, "_compiled_call_impl") and original._compiled_call_impl is not None
-    m = ws.run_trial(width=0.5, sparsity=0.0, method="finetune", goal="privacy", params={"epochs": 1}).metrics
-    assert 0.0 <= m["test_error"] <= 1.0 and m["privacy_gap"] == pytest.approx(abs(m["forget_error"] - m["forget_test_error"]))
+    eager = Workspace(spec_from_dict(raw), device=CPU)
+    compiled = Workspace(spec_from_dict({**raw, "runtime": {"compile": True, "deterministic": True}}), device=CPU)
+    original, rec = compiled.original(0.5)
+    assert original._compiled_call_impl is not None  # compiled in place
+    _, eager_rec = eager.original(0.5)
+    assert rec.param_count == eager_rec.param_count
+    for name in ("train_error", "test_error"):
+        assert getattr(rec, name) == pytest.approx(getattr(eager_rec, name), abs=0.02), name
+    params = {"epochs": 1}
+    m = compiled.run_trial(width=0.5, sparsity=0.0, method="finetune", goal="privacy", params=params).metrics
+    e = eager.run_trial(width=0.5, sparsity=0.0, method="finetune", goal="privacy", params=params).metrics
+    for name in ("retain_error", "forget_error", "forget_test_error", "val_error", "test_error"):
+        assert m[name] == pytest.approx(e[name], abs=0.03), name

@@ -40,6 +40,7 @@ def test_every_goal_is_known_and_an_unknown_one_is_one_line() -> None:
         get_goal("speed")
 
 
+@pytest.mark.slow
 def test_goals_import_without_torch() -> None:
     code = "import sys, unlearn_opt.goals; assert 'torch' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

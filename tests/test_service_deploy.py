@@ -8,6 +8,7 @@ import shlex
 from pathlib import Path
 
 import click
+import pytest
 import yaml
 
 from tests.service_helpers import run_cli
@@ -99,6 +100,7 @@ def test_dockerfile_installs_the_cli() -> None:
     assert 'unlearn-opt = "unlearn_opt.cli:main"' in (ROOT / "pyproject.toml").read_text()
 
 
+@pytest.mark.slow
 def test_every_command_has_help() -> None:
     out = run_cli("--help", cwd=ROOT)
     for sub in ("trial", "create-study", "worker", "launch", "status", "run", "report", "decision-regions", "dashboard"):

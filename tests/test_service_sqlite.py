@@ -19,6 +19,7 @@ from unlearn_opt.service.experiment import load_experiment
 from unlearn_opt.service.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+pytestmark = pytest.mark.slow  # real worker and launcher processes
 
 
 def wait_for_running(url: str, experiment: str, *, timeout: float = 120) -> tuple[str, optuna.trial.FrozenTrial]:

@@ -84,6 +84,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+@pytest.mark.slow
 def test_each_ticket_is_popped_by_exactly_one_process(url: str) -> None:
     """Optuna's own WAITING → RUNNING update is not atomic on SQLite (measured: 17 double pops
     out of 300 tickets with 4 processes); tickets.pop is, on both databases."""
@@ -92,6 +93,7 @@ def test_each_ticket_is_popped_by_exactly_one_process(url: str) -> None:
     assert len(got) == 150 and len(set(got)) == 150
 
 
+@pytest.mark.slow
 def test_a_stale_trial_is_failed_and_retried_once_however_many_sweep(url: str) -> None:
     study = _new_study(url, 6)
     for t in study.get_trials():
