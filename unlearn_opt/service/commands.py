@@ -7,12 +7,56 @@ artifact store leaves nothing behind. torch is imported only once the cheap chec
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from unlearn_opt.service.experiment import Experiment
 from unlearn_opt.service.status import Progress
+
+
+def one_trial(
+    spec_path: str | Path,
+    *,
+    width: float,
+    sparsity: float,
+    method: str,
+    goal: str,
+    params: Mapping[str, float],
+    device: str = "auto",
+    seed: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """``unlearn-opt trial``, no database: train the original at (width, sparsity), unlearn with
+    ``method`` (hyperparameters not given take the spec's or the method's defaults), evaluate.
+    Everything is checked before any training. Returns a JSON-able record of the run."""
+    from unlearn_opt.engine.runtime import resolve_device
+    from unlearn_opt.engine.workspace import Workspace
+    from unlearn_opt.goals import get_goal
+    from unlearn_opt.methods import complete_params
+    from unlearn_opt.spec import check_sparsity, check_width, load_spec
+
+    spec = load_spec(spec_path)
+    check_width(width, "--width")  # the spec's own limits
+    check_sparsity(sparsity, "--sparsity")
+    full = complete_params(method, params, spec)  # unknown names are refused here
+    dev = resolve_device(device)
+    ws = Workspace(spec, device=dev, progress=progress)
+    _, record = ws.original(width, sparsity)
+    result = ws.run_trial(width=width, sparsity=sparsity, method=method, goal=goal, params=params, seed=seed)
+    return {
+        "spec": spec.name,
+        "width": width,
+        "sparsity": sparsity,
+        "method": method,
+        "goal": goal,
+        "device": str(dev),
+        "params": full,
+        "objectives": dict(zip(get_goal(goal).metric_names, result.values)),
+        "metrics": result.metrics,
+        "original": record.to_dict(),
+    }
 
 
 @dataclass(frozen=True)
