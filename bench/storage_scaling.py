@@ -18,6 +18,7 @@ import sqlalchemy
 
 from bench.common import emit, parser
 from unlearn_opt.data.splits import make_splits
+from unlearn_opt.engine.workspace import TrialResult
 from unlearn_opt.metrics import METRIC_NAMES
 from unlearn_opt.service.experiment import create_experiment
 from unlearn_opt.service.storage import ArtifactLocation, open_storage
@@ -30,9 +31,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 class _TrivialWorkspace:
     """Stands in for the engine: a trial costs nothing, so what is timed is the storage path."""
 
-    def run_trial(self, **_: Any) -> dict[str, float]:
-        metrics = {k: 0.1 for k in METRIC_NAMES}
-        return {**metrics, "objective_1": 0.1, "objective_2": 0.1}
+    def run_trial(self, **_: Any) -> TrialResult:
+        return TrialResult((0.1, 0.1), {k: 0.1 for k in METRIC_NAMES})
 
     def has_original(self, *_: Any) -> bool:
         return True
@@ -49,11 +49,12 @@ class TrivialWorker(Worker):
         return None
 
     def _train_model(self, ticket: Any) -> bool:
-        from unlearn_opt.service import tickets
+        from unlearn_opt.service import optuna_adapter, tickets
 
-        if not tickets.pop(self.originals, ticket._trial_id):
+        trial_id = optuna_adapter.trial_id(ticket)
+        if not tickets.pop(self.originals, trial_id):
             return False
-        trial = optuna.Trial(self.originals, ticket._trial_id)
+        trial = optuna_adapter.popped_trial(self.originals, trial_id)
         trial.set_user_attr("record", {})
         self.originals.tell(trial, 0.0)
         return True

@@ -1,24 +1,16 @@
-"""Shared fixtures: a fresh PostgreSQL database per test, small specs, CLI runner."""
+"""Shared fixtures: a fresh PostgreSQL database per test. The helpers (small specs, the CLI in a
+subprocess, workers, checks of a finished experiment, a private server) are in
+``tests/service_helpers.py``."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def _admin_url() -> str:
-    return os.environ.get("UNLEARN_OPT_TEST_POSTGRES", DEFAULT_PG)
+from tests.service_helpers import admin_url
 
 
 @pytest.fixture
@@ -28,7 +20,7 @@ def postgres_url() -> Iterator[str]:
     import sqlalchemy
     from sqlalchemy.engine import make_url
 
-    admin = make_url(_admin_url())
+    admin = make_url(admin_url())
     engine = sqlalchemy.create_engine(admin, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
     name = f"uo_test_{uuid.uuid4().hex[:10]}"
     try:
@@ -51,236 +43,3 @@ def postgres_url() -> Iterator[str]:
             )
             conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
         engine.dispose()
-
-
-TINY_SPEC = """
-name = "{name}"
-dataset = "synthetic"
-architecture = "mlp"
-widths = [0.25, 1.0]
-methods = ["scrub", "l1_sparse"]
-goals = ["privacy"]
-n_trials = {n_trials}
-seed = 0
-
-[synthetic]
-train_size = 400
-test_size = 300
-
-[forget]
-size = 40
-
-[original]
-epochs = {epochs}
-batch_size = 64
-
-[unlearning]
-batch_size = 32
-
-[search.scrub]
-epochs = {{ low = {low}, high = {high} }}
-
-[search.l1_sparse]
-epochs = {{ low = {low}, high = {high} }}
-"""
-
-
-def write_spec(folder: Path, *, name: str = "tiny", n_trials: int = 3, epochs: int = 5, low: int = 1, high: int = 2) -> Path:
-    path = folder / f"{name}.toml"
-    path.write_text(TINY_SPEC.format(name=name, n_trials=n_trials, epochs=epochs, low=low, high=high))
-    return path
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UNLEARN_OPT_")}
-    env.update({"UNLEARN_OPT_HEARTBEAT_SECONDS": "1", "UNLEARN_OPT_GRACE_SECONDS": "3", "OMP_NUM_THREADS": "1"})
-    env.update(extra)
-    return env
-
-
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "unlearn_opt", *args],
-        cwd=cwd,
-        env=env or cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def start_worker(experiment: str, *, cwd: Path, env: dict[str, str], extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "unlearn_opt", "worker", experiment, "--device", "cpu", *extra],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def sqlite_url(folder: Path) -> str:
-    """The embedded default storage of a command run in ``folder``."""
-    return f"sqlite:///{folder / 'storage' / 'unlearn_opt.db'}"
-
-
-def check_exact(url: str, experiment: str, *, n_trials: int) -> dict[str, int]:
-    """Every study has exactly n_trials COMPLETE and nothing WAITING/RUNNING; every original and
-    retrain reference is COMPLETE exactly once (extra tickets only as PRUNED ``surplus``); every
-    COMPLETE trial has its metrics. Returns counts for further checks."""
-    import optuna
-    from optuna.trial import TrialState
-
-    from unlearn_opt.service.experiment import load_experiment
-    from unlearn_opt.service.storage import open_storage
-
-    storage = open_storage(url)
-    exp = load_experiment(storage, experiment)
-    failed = 0
-    for name in exp.studies.values():
-        trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
-        states = [t.state for t in trials]
-        assert states.count(TrialState.COMPLETE) == n_trials, (name, states)
-        assert TrialState.RUNNING not in states and TrialState.WAITING not in states, (name, states)
-        assert all(t.user_attrs.get("surplus") for t in trials if t.state == TrialState.PRUNED), name
-        failed += states.count(TrialState.FAIL)
-        for t in trials:
-            if t.state == TrialState.COMPLETE:
-                assert {"forget_error", "privacy_gap", "val_error", "mia_auc", "mia_efficacy", "unlearn_seconds"} <= set(
-                    t.user_attrs
-                )
-                assert list(t.values) == pytest.approx([t.user_attrs["privacy_gap"], t.user_attrs["val_error"]])
-        # a FAIL trial either says why (error) or was failed as stale and retried by Optuna
-        stale_retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
-        assert all("error" in t.user_attrs or t.number in stale_retried for t in trials if t.state == TrialState.FAIL), name
-    originals = optuna.load_study(study_name=exp.originals_study, storage=storage).get_trials(deepcopy=False)
-    complete = [
-        (t.user_attrs["kind"], t.user_attrs["width"], t.user_attrs["sparsity"])
-        for t in originals
-        if t.state == TrialState.COMPLETE
-    ]
-    assert sorted(complete) == sorted(exp.models_needed())
-    assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) or t.user_attrs.get("surplus") for t in originals)
-    return {"failed": failed, "original_trials": len(originals)}
-
-
-def wait_all(procs: list[subprocess.Popen[str]], timeout: float = 300) -> list[str]:
-    """Wait for worker processes; each must exit 0. Returns their output."""
-    outs = []
-    for p in procs:
-        out, _ = p.communicate(timeout=timeout)
-        assert p.returncode == 0, out[-3000:]
-        outs.append(out)
-    return outs
-
-
-def running_work(storage: object, exp: object) -> dict[int, tuple[str, str, int]]:
-    """pid of each worker with a RUNNING trial → ("training" or "trial", study name, trial number).
-    A tuning trial counts once its parameters are sampled (the pop records the worker before)."""
-    import optuna
-    from optuna.trial import TrialState
-
-    out: dict[int, tuple[str, str, int]] = {}
-    for kind, names in (("training", [exp.originals_study]), ("trial", list(exp.studies.values()))):  # type: ignore[attr-defined]
-        for name in names:
-            study = optuna.load_study(study_name=name, storage=storage)  # type: ignore[arg-type]
-            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                worker = str(t.user_attrs.get("worker", ""))
-                if kind == "trial" and not t.params:
-                    continue  # popped, parameters not sampled yet: not running its work
-                if ":" in worker:
-                    out[int(worker.rsplit(":", 1)[1])] = (kind, name, t.number)
-    return out
-
-
-@dataclass
-class Kill:
-    victim: subprocess.Popen[str]
-    study: str
-    number: int
-    caught: bool  # the trial was still RUNNING after the kill (it did not end between look and kill)
-
-
-def kill_mid_work(storage: object, exp: object, workers: list[subprocess.Popen[str]], kind: str) -> Kill | None:
-    """SIGKILL a live worker seen running work of ``kind`` ("training" or "trial"); None when no
-    such worker was seen. Whether the kill caught the work is checked after it: the work may have
-    ended between the look and the kill."""
-    import signal
-
-    import optuna
-    from optuna.trial import TrialState
-
-    live = {w.pid: w for w in workers if w.poll() is None}
-    busy = [(pid, name, number) for pid, (k, name, number) in running_work(storage, exp).items() if k == kind and pid in live]
-    if not busy:
-        return None
-    pid, name, number = busy[0]
-    os.kill(pid, signal.SIGKILL)
-    live[pid].wait()
-    trial = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)[number]  # type: ignore[arg-type]
-    caught = trial.state == TrialState.RUNNING and str(trial.user_attrs.get("worker", "")).endswith(f":{pid}")
-    return Kill(live[pid], name, number, caught)
-
-
-# --------------------------------------------------------------------------- a private server
-
-
-def _pg_bin() -> Path | None:
-    root = Path("/usr/lib/postgresql")
-    found = sorted(root.glob("*/bin/pg_ctl")) if root.is_dir() else []
-    return found[-1].parent if found else None
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    """Server binaries refuse to run as root: run them as the postgres user then."""
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
-
-
-@contextmanager
-def private_cluster(password: str | None = None) -> Iterator[tuple[str, list[str]]]:
-    """A throw-away PostgreSQL cluster on a free port (restarting it harms nobody), with trust
-    auth, or scram-sha-256 and ``password`` for the postgres user. Yields its URL (without the
-    password) and the pg_ctl command line to stop and start it."""
-    import shutil
-    import socket
-    import tempfile
-
-    binaries = _pg_bin()
-    if binaries is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) are needed for a private test cluster")
-        pytest.skip("no PostgreSQL server binaries")
-    folder = Path(tempfile.mkdtemp(prefix="uo-pgcluster-"))  # not under pytest's 0700 folder: the
-    os.chmod(folder, 0o777)  # server runs as the postgres user
-    data = folder / "data"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    auth = ["-A", "trust"]
-    if password is not None:
-        pwfile = folder / "pw"
-        pwfile.write_text(password + "\n")
-        os.chmod(pwfile, 0o644)
-        auth = ["-A", "scram-sha-256", f"--pwfile={pwfile}"]
-    subprocess.run(
-        _as_postgres([str(binaries / "initdb"), "-D", str(data), *auth, "-U", "postgres"]), check=True, capture_output=True
-    )
-    pg_ctl = _as_postgres(
-        [
-            str(binaries / "pg_ctl"),
-            "-D",
-            str(data),
-            "-w",
-            "-l",
-            str(folder / "log"),
-            "-o",
-            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1",
-        ]
-    )
-    subprocess.run([*pg_ctl, "start"], check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", pg_ctl
-    finally:
-        subprocess.run([*pg_ctl, "stop", "-m", "immediate"], capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)

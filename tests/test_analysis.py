@@ -14,8 +14,9 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from tests.conftest import cli_env, run_cli, start_worker, write_spec
+from tests.service_helpers import cli_env, run_cli, start_worker, write_spec
 from unlearn_opt.analysis.selection import j_lambda, select
+from unlearn_opt.service import optuna_adapter
 from unlearn_opt.service.experiment import load_experiment
 from unlearn_opt.service.storage import open_storage
 
@@ -50,7 +51,7 @@ def test_selection_matches_brute_force(goal: str) -> None:
             if j < best - 1e-12:
                 best, best_number = j, t.number
         assert chosen.number == best_number
-        assert j_lambda(goal, lam, *chosen.values) == pytest.approx(best)
+        assert j_lambda(goal, lam, chosen) == pytest.approx(best)
 
 
 def test_selection_ties_fail_and_empty() -> None:
@@ -80,6 +81,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_report_files(finished: Path) -> None:
     out = run_cli("report", "tiny", "--out", "rep", cwd=finished)
     assert out.returncode == 0, out.stderr
@@ -114,7 +116,7 @@ def test_report_files(finished: Path) -> None:
     assert "Plotly.newPlot" in page and "plotly.js" in page.lower()
     # the figures and a note are on the studies for optuna-dashboard
     study = optuna.load_study(study_name="tiny/w1/scrub/privacy", storage=storage)
-    system_attrs = storage.get_study_system_attrs(study._study_id)
+    system_attrs = storage.get_study_system_attrs(optuna_adapter.study_id(study))
     assert sum(k.startswith("dashboard:plot_data:") for k in system_attrs) >= 2
     assert "tiny/w1/scrub/privacy" in optuna_dashboard_note(study)
 
@@ -125,6 +127,7 @@ def optuna_dashboard_note(study: optuna.Study) -> str:
     return get_note(study)
 
 
+@pytest.mark.slow
 def test_report_on_a_partly_finished_experiment(tmp_path: Path) -> None:
     write_spec(tmp_path, n_trials=2)
     assert run_cli("create-study", "tiny.toml", cwd=tmp_path).returncode == 0
@@ -135,6 +138,7 @@ def test_report_on_a_partly_finished_experiment(tmp_path: Path) -> None:
     assert run_cli("report", "nope", cwd=tmp_path).returncode == 2
 
 
+@pytest.mark.slow
 def test_decision_regions_on_selected_trials(finished: Path) -> None:
     out = run_cli("decision-regions", "tiny", "--lambda", "0.4", "--delta", "0.5", "--device", "cpu", cwd=finished)
     assert out.returncode == 0, out.stderr
@@ -146,6 +150,7 @@ def test_decision_regions_on_selected_trials(finished: Path) -> None:
     assert len(row["plane"]["original"]) == row["plane"]["steps"]
 
 
+@pytest.mark.slow
 def test_report_after_regions_has_findings_regions_and_images(finished: Path) -> None:
     """Runs after test_decision_regions_on_selected_trials (module order): the stored scores reach
     regions.csv, findings.md names every claim, and --images writes PNGs (Chromium needed)."""
@@ -174,6 +179,7 @@ def test_report_after_regions_has_findings_regions_and_images(finished: Path) ->
         assert all((rep / "figures" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 
+@pytest.mark.slow
 def test_decision_regions_fine_tuned_to_flip_f_changes_near_f() -> None:
     """A model fine-tuned to flip F's labels changes its predictions near F (C_prox > 0)."""
     import torch

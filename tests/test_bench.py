@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEFAULT_PG, cli_env
+from tests.service_helpers import DEFAULT_PG, cli_env
 
 ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow  # each benchmark in a subprocess
 
 
 @pytest.mark.parametrize(

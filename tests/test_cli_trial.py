@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytestmark = pytest.mark.slow  # the CLI in a subprocess
+
 
 def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "unlearn_opt", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
@@ -44,7 +46,8 @@ def test_trial_json_metrics_are_consistent(tmp_path: Path) -> None:
     assert m["privacy_gap"] == pytest.approx(abs(m["forget_error"] - m["forget_test_error"]))
     assert 0.0 <= m["mia_auc"] <= 1.0 and 0.0 <= m["mia_efficacy"] <= 1.0
     assert m["unlearn_seconds"] > 0
-    assert m["objective_1"] == m["privacy_gap"] and m["objective_2"] == m["val_error"]
+    assert result["objectives"] == {"privacy_gap": m["privacy_gap"], "val_error": m["val_error"]}
+    assert not any(k.startswith("objective") for k in m)
     assert result["params"]["epochs"] == 2 and result["params"]["lr"] == 5e-4  # the rest: defaults
     assert result["original"]["param_count"] > 0
 
@@ -57,7 +60,9 @@ def test_trial_json_metrics_are_consistent(tmp_path: Path) -> None:
             "--param learning_rate: scrub has no such hyperparameter",
         ),
         (["--width", "1", "--method", "scrub", "--param", "lr"], "expected NAME=VALUE"),
-        (["--width", "-1", "--method", "scrub"], "--width: must be > 0"),
+        (["--width", "-1", "--method", "scrub"], "--width: width must be > 0"),
+        (["--width", "65", "--method", "scrub"], "--width: width must be <= 64"),  # as in a spec
+        (["--width", "1", "--sparsity", "1", "--method", "scrub"], "--sparsity: must be in [0, 1)"),
         (["--width", "1", "--method", "scrub", "--device", "cuda:7"], "--device"),
         (["--width", "1", "--method", "ssd"], "Invalid value for '--method'"),
     ],

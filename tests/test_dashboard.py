@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli_env, run_cli, start_worker, write_spec
+from tests.service_helpers import cli_env, run_cli, start_worker, write_spec
+
+pytestmark = pytest.mark.slow  # a dashboard server, a worker, a browser
 
 
 def free_port() -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from unlearn_opt.engine.workspace import Workspace, objectives
+from unlearn_opt.engine.workspace import Workspace
 from unlearn_opt.methods.prune import sparsity_of
 from unlearn_opt.spec import spec_from_dict
 
@@ -61,14 +61,15 @@ def test_wide_interpolates_narrow_does_not(clean: Workspace) -> None:
 def test_methods_using_f_raise_the_forget_error_of_memorized_data(corrupted: Workspace, method: str, params: dict) -> None:
     _, rec = corrupted.original(2.0)
     assert rec.metrics["forget_error"] <= 0.05  # the wrong labels of F are memorized
-    m = corrupted.run_trial(width=2.0, sparsity=0.0, method=method, goal="bias_removal", params=params)
+    result = corrupted.run_trial(width=2.0, sparsity=0.0, method=method, goal="bias_removal", params=params)
+    m = result.metrics
     assert m["forget_error"] >= rec.metrics["forget_error"] + 0.3, m
     assert m["retain_error"] <= rec.metrics["retain_error"] + 0.05, m
-    assert (m["objective_1"], m["objective_2"]) == objectives("bias_removal", m)
+    assert result.values == (m["forget_error"], m["val_error"])  # bias removal: E_F (maximized), E_V
 
 
 def test_retrain_forgets_like_unseen_data(clean: Workspace) -> None:
-    m = clean.run_trial(width=2.0, sparsity=0.0, method="retrain", goal="privacy", params={})
+    m = clean.run_trial(width=2.0, sparsity=0.0, method="retrain", goal="privacy", params={}).metrics
     assert abs(m["forget_error"] - m["forget_test_error"]) <= 0.06
     assert m["privacy_gap"] == pytest.approx(abs(m["forget_error"] - m["forget_test_error"]))
     assert 0.35 <= m["mia_auc"] <= 0.65
@@ -93,7 +94,7 @@ def test_mia_auc_separates_seen_from_unseen(noisy: Workspace) -> None:
     _, rec = noisy.original(4.0)
     assert rec.overparameterized and rec.test_error > 0.15
     assert rec.metrics["mia_auc"] >= 0.75  # the overfit original saw F
-    m = noisy.run_trial(width=4.0, sparsity=0.0, method="retrain", goal="privacy", params={})
+    m = noisy.run_trial(width=4.0, sparsity=0.0, method="retrain", goal="privacy", params={}).metrics
     assert abs(m["mia_auc"] - 0.5) <= 0.1  # retrain never saw F
     assert m["privacy_gap"] <= 0.08 < rec.metrics["privacy_gap"]
 
@@ -111,13 +112,15 @@ def test_pruning_holds_through_unlearning(clean: Workspace) -> None:
 
 
 def test_same_params_same_result(clean: Workspace) -> None:
-    a = clean.run_trial(width=0.05, sparsity=0.0, method="l1_sparse", goal="privacy", params={"epochs": 2})
-    b = clean.run_trial(width=0.05, sparsity=0.0, method="l1_sparse", goal="privacy", params={"epochs": 2})
+    a = clean.run_trial(width=0.05, sparsity=0.0, method="l1_sparse", goal="privacy", params={"epochs": 2}).metrics
+    b = clean.run_trial(width=0.05, sparsity=0.0, method="l1_sparse", goal="privacy", params={"epochs": 2}).metrics
     a.pop("unlearn_seconds"), b.pop("unlearn_seconds")
     assert a == b
 
 
-def test_compiled_models_give_the_same_kind_of_trial() -> None:
+def test_a_compiled_model_trains_and_unlearns_like_the_eager_one() -> None:
+    """[runtime] compile changes how the model runs, not what it learns: the same original and
+    the same trial as without it, up to the rounding of reordered kernels."""
     raw = {
         "name": "compiled",
         "dataset": "synthetic",
@@ -126,10 +129,18 @@ def test_compiled_models_give_the_same_kind_of_trial() -> None:
         "synthetic": {"train_size": 300, "test_size": 200},
         "forget": {"size": 30},
         "original": {"epochs": 2, "batch_size": 64},
-        "runtime": {"compile": True, "deterministic": True},
+        "runtime": {"deterministic": True},
     }
-    ws = Workspace(spec_from_dict(raw), device=CPU)
-    original, _ = ws.original(0.5)
-    assert hasattr(original, "_compiled_call_impl") and original._compiled_call_impl is not None
-    m = ws.run_trial(width=0.5, sparsity=0.0, method="finetune", goal="privacy", params={"epochs": 1})
-    assert 0.0 <= m["test_error"] <= 1.0 and m["privacy_gap"] == pytest.approx(abs(m["forget_error"] - m["forget_test_error"]))
+    eager = Workspace(spec_from_dict(raw), device=CPU)
+    compiled = Workspace(spec_from_dict({**raw, "runtime": {"compile": True, "deterministic": True}}), device=CPU)
+    original, rec = compiled.original(0.5)
+    assert original._compiled_call_impl is not None  # compiled in place
+    _, eager_rec = eager.original(0.5)
+    assert rec.param_count == eager_rec.param_count
+    for name in ("train_error", "test_error"):
+        assert getattr(rec, name) == pytest.approx(getattr(eager_rec, name), abs=0.02), name
+    params = {"epochs": 1}
+    m = compiled.run_trial(width=0.5, sparsity=0.0, method="finetune", goal="privacy", params=params).metrics
+    e = eager.run_trial(width=0.5, sparsity=0.0, method="finetune", goal="privacy", params=params).metrics
+    for name in ("retain_error", "forget_error", "forget_test_error", "val_error", "test_error"):
+        assert m[name] == pytest.approx(e[name], abs=0.03), name

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from optuna.trial import TrialState
 
-from tests.conftest import cli_env, run_cli, write_spec
+from tests.service_helpers import cli_env, run_cli, write_spec
 from unlearn_opt.cli import main
 from unlearn_opt.errors import UserError
 from unlearn_opt.service.experiment import load_experiment
@@ -26,6 +26,7 @@ from unlearn_opt.spec import load_spec, spec_from_dict
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncated", "altered"])
 def test_damaged_checkpoint_is_detected_and_retrained(tmp_path: Path, damage: str) -> None:
     """A checkpoint cut short, or of the same size with a few bytes changed (a weight silently
@@ -69,6 +70,7 @@ def test_damaged_checkpoint_is_detected_and_retrained(tmp_path: Path, damage: st
     assert any("does not match its recorded SHA-256" in e for e in errors)
 
 
+@pytest.mark.slow
 def test_unwritable_artifact_store_is_a_clear_error(tmp_path: Path) -> None:
     if os.geteuid() == 0:
         blocker = tmp_path / "file"
@@ -191,6 +193,7 @@ def test_no_spec_file_gives_a_traceback(tmp_path: Path, content: bytes) -> None:
         assert "\n" not in str(exc) and str(exc).startswith(f"spec {path}: ")
 
 
+@pytest.mark.slow  # create-study on each file: splits, databases
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(spec_files())
 def test_create_study_on_generated_files_is_one_line_or_success(tmp_path: Path, content: bytes) -> None:

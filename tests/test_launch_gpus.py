@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli_env, run_cli, write_spec
+from tests.service_helpers import cli_env, run_cli, write_spec
 from unlearn_opt.errors import UserError
 from unlearn_opt.service.launch import VisibleGpus, plan_slots, visible_gpus
 

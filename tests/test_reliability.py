@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
-from tests.conftest import (
+from tests.service_helpers import (
     check_exact,
     cli_env,
     kill_mid_work,
@@ -35,7 +35,7 @@ from unlearn_opt.service.experiment import load_experiment
 from unlearn_opt.service.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # real worker processes
 
 
 def test_kill_rounds_during_training_and_trials_end_exact(tmp_path: Path, postgres_url: str) -> None:

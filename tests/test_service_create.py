@@ -11,12 +11,13 @@ import optuna
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import cli_env, private_cluster, run_cli, sqlite_url, write_spec
+from tests.service_helpers import cli_env, private_cluster, run_cli, sqlite_url, write_spec
 from unlearn_opt.service.storage import mask_url, open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+@pytest.mark.slow
 def test_a_large_experiment_is_listed_one_row_per_method_and_goal(tmp_path: Path) -> None:
     """More than 24 studies: one row per (sparsity, method, goal) with its widths, not 36 rows."""
     text = write_spec(tmp_path, n_trials=1).read_text()
@@ -33,6 +34,7 @@ def test_a_large_experiment_is_listed_one_row_per_method_and_goal(tmp_path: Path
     assert "big/w0.5/s0.9/l1_sparse/bias_removal" in studies and len(studies) == 37  # + the originals
 
 
+@pytest.mark.slow
 def test_create_study_is_idempotent_and_refuses_a_changed_spec(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, n_trials=3)
     env = cli_env()
@@ -70,6 +72,7 @@ def test_create_study_is_idempotent_and_refuses_a_changed_spec(tmp_path: Path) -
     assert versioned.returncode == 0 and "tiny.v2/w1/scrub/privacy" in versioned.stdout
 
 
+@pytest.mark.slow
 def test_bad_spec_writes_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "b"\ndataset = "digits"\narchitecture = "cnn"\nwidths = [1]\nn_trials = -3\n')
@@ -87,6 +90,7 @@ def test_bad_spec_writes_nothing(tmp_path: Path) -> None:
     assert out.returncode == 2 and not (tmp_path / "storage").exists()
 
 
+@pytest.mark.slow
 def test_wrong_password_is_one_masked_line(tmp_path: Path) -> None:
     """A real server that asks for a password (scram-sha-256): a wrong one is one masked line and
     exit 2 for create-study and worker, with nothing written; the right one works and is shown
@@ -109,6 +113,7 @@ def test_wrong_password_is_one_masked_line(tmp_path: Path) -> None:
         assert "right-Pw9" not in out.stdout + out.stderr and "postgres:***@" in out.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("url", "words"),
     [
@@ -126,6 +131,7 @@ def test_bad_storage_urls_exit_2_masked_and_write_nothing(tmp_path: Path, url: s
     assert not (tmp_path / "storage").exists()
 
 
+@pytest.mark.slow
 def test_storage_url_from_the_environment_and_unusable_sqlite_folder(tmp_path: Path) -> None:
     spec = write_spec(tmp_path)
     blocker = tmp_path / "file"
@@ -135,6 +141,7 @@ def test_storage_url_from_the_environment_and_unusable_sqlite_folder(tmp_path: P
     assert not (tmp_path / "storage").exists()
 
 
+@pytest.mark.slow
 def test_an_s3_artifact_store_without_boto3_is_one_line(tmp_path: Path) -> None:
     if importlib.util.find_spec("boto3") is not None:
         pytest.skip("boto3 is installed here")
@@ -143,6 +150,7 @@ def test_an_s3_artifact_store_without_boto3_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "storage").exists()
 
 
+@pytest.mark.slow
 def test_unknown_experiment_and_missing_storage(tmp_path: Path) -> None:
     out = run_cli("status", "nope", cwd=tmp_path)
     assert out.returncode == 2 and "no such database file" in out.stderr
@@ -153,6 +161,7 @@ def test_unknown_experiment_and_missing_storage(tmp_path: Path) -> None:
     assert out.returncode == 2 and "experiment 'nope' does not exist in this storage (known: tiny)" in out.stderr
 
 
+@pytest.mark.slow
 def test_launch_rejects_a_gpu_that_does_not_exist(tmp_path: Path) -> None:
     import torch
 
@@ -194,3 +203,13 @@ def test_mask_url_hides_passwords() -> None:
     assert mask_url("postgresql+psycopg://u:p%40ss@h:5432/d") == "postgresql+psycopg://u:***@h:5432/d"
     assert mask_url("sqlite:///storage/x.db") == "sqlite:///storage/x.db"
     assert "pw" not in mask_url("garbage://u:pw@")
+
+
+def test_create_study_makes_the_splits_a_workspace_makes_without_building_one(tmp_path: Path) -> None:
+    import torch
+
+    from unlearn_opt.engine.workspace import Workspace, spec_splits
+    from unlearn_opt.spec import load_spec
+
+    spec = load_spec(write_spec(tmp_path))
+    assert spec_splits(spec).digest() == Workspace(spec, device=torch.device("cpu")).splits.digest()

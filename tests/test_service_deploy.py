@@ -8,9 +8,10 @@ import shlex
 from pathlib import Path
 
 import click
+import pytest
 import yaml
 
-from tests.conftest import run_cli
+from tests.service_helpers import run_cli
 from unlearn_opt.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +100,7 @@ def test_dockerfile_installs_the_cli() -> None:
     assert 'unlearn-opt = "unlearn_opt.cli:main"' in (ROOT / "pyproject.toml").read_text()
 
 
+@pytest.mark.slow
 def test_every_command_has_help() -> None:
     out = run_cli("--help", cwd=ROOT)
     for sub in ("trial", "create-study", "worker", "launch", "status", "run", "report", "decision-regions", "dashboard"):

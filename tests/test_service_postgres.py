@@ -11,12 +11,12 @@ import sqlalchemy
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
-from tests.conftest import check_exact, cli_env, kill_mid_work, run_cli, start_worker, wait_all, write_spec
+from tests.service_helpers import check_exact, cli_env, kill_mid_work, run_cli, start_worker, wait_all, write_spec
 from unlearn_opt.service.experiment import load_experiment
 from unlearn_opt.service.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # real worker processes
 
 
 def test_three_workers_on_postgres_end_exact(tmp_path: Path, postgres_url: str) -> None:

@@ -14,11 +14,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import check_exact, cli_env, run_cli, sqlite_url, write_spec
+from tests.service_helpers import check_exact, cli_env, run_cli, sqlite_url, write_spec
 from unlearn_opt.service.experiment import load_experiment
 from unlearn_opt.service.storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+pytestmark = pytest.mark.slow  # real worker and launcher processes
 
 
 def wait_for_running(url: str, experiment: str, *, timeout: float = 120) -> tuple[str, optuna.trial.FrozenTrial]:

@@ -16,8 +16,8 @@ import sqlalchemy
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
+from unlearn_opt.service import optuna_adapter as rdb
 from unlearn_opt.service import tickets
-from unlearn_opt.service.attrs import set_user_attrs
 from unlearn_opt.service.board import read_board
 from unlearn_opt.service.storage import open_storage
 
@@ -39,7 +39,7 @@ def _popper(url: str, barrier: Any, queue: Any) -> None:
     barrier.wait()
     got: list[int] = []
     while True:
-        waiting = read_board(storage, [study._study_id])[study._study_id].waiting
+        waiting = read_board(storage, [rdb.study_id(study)])[rdb.study_id(study)].waiting
         if not waiting:
             break
         for ticket in waiting:
@@ -84,6 +84,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+@pytest.mark.slow
 def test_each_ticket_is_popped_by_exactly_one_process(url: str) -> None:
     """Optuna's own WAITING → RUNNING update is not atomic on SQLite (measured: 17 double pops
     out of 300 tickets with 4 processes); tickets.pop is, on both databases."""
@@ -92,11 +93,12 @@ def test_each_ticket_is_popped_by_exactly_one_process(url: str) -> None:
     assert len(got) == 150 and len(set(got)) == 150
 
 
+@pytest.mark.slow
 def test_a_stale_trial_is_failed_and_retried_once_however_many_sweep(url: str) -> None:
     study = _new_study(url, 6)
     for t in study.get_trials():
-        assert tickets.pop(study, t._trial_id)
-        study._storage.set_trial_param(t._trial_id, "x", 0.5, optuna.distributions.FloatDistribution(0, 1))
+        assert tickets.pop(study, rdb.trial_id(t))
+        rdb.storage_of(study).set_trial_param(rdb.trial_id(t), "x", 0.5, optuna.distributions.FloatDistribution(0, 1))
     time.sleep(3.5)  # grace period 2 s: all six are stale now
     failed = _in_processes(_sweeper, url, 3)
     assert sum(failed) == 6
@@ -110,7 +112,7 @@ def test_a_stale_trial_is_failed_and_retried_once_however_many_sweep(url: str) -
 def test_fail_and_requeue_queues_one_replacement(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     study = _new_study(url, 1)
-    trial_id = study.get_trials()[0]._trial_id
+    trial_id = rdb.trial_id(study.get_trials()[0])
     for attempt in range(tickets.SAME_PARAMS_RETRIES + 1):
         assert tickets.pop(study, trial_id)
         assert tickets.fail_and_requeue(study, trial_id, f"boom {attempt}", params={"x": 0.25})
@@ -120,7 +122,7 @@ def test_fail_and_requeue_queues_one_replacement(tmp_path: Path) -> None:
         retry = trials[-1]
         assert retry.state == TrialState.WAITING and retry.user_attrs["retry_of"] == trials[-2].number
         assert retry.user_attrs["ticket"] is True
-        trial_id = retry._trial_id
+        trial_id = rdb.trial_id(retry)
     # after SAME_PARAMS_RETRIES retries with the same parameters, a fresh ticket
     assert study.get_trials()[-1].system_attrs.get("fixed_params") == {}
     assert [t.state for t in study.get_trials()].count(TrialState.WAITING) == 1
@@ -128,36 +130,14 @@ def test_fail_and_requeue_queues_one_replacement(tmp_path: Path) -> None:
 
 def test_finish_only_moves_running_trials(tmp_path: Path) -> None:
     study = _new_study(f"sqlite:///{tmp_path / 'db.sqlite'}", 1)
-    trial_id = study.get_trials()[0]._trial_id
-    assert not tickets.finish(study._storage, trial_id, TrialState.FAIL)  # still WAITING
+    trial_id = rdb.trial_id(study.get_trials()[0])
+    assert not tickets.finish(study, trial_id, TrialState.FAIL)  # still WAITING
     assert tickets.pop(study, trial_id) and not tickets.pop(study, trial_id)
-    assert tickets.finish(study._storage, trial_id, TrialState.PRUNED)
-    assert not tickets.finish(study._storage, trial_id, TrialState.FAIL)
+    assert tickets.finish(study, trial_id, TrialState.PRUNED)
+    assert not tickets.finish(study, trial_id, TrialState.FAIL)
     assert study.get_trials()[0].state == TrialState.PRUNED
     with pytest.raises(ValueError):
-        tickets.finish(study._storage, trial_id, TrialState.COMPLETE)
-
-
-def test_set_user_attrs_reads_back_as_optuna_writes_them(url: str) -> None:
-    """One transaction for all attributes; Optuna reads back exactly what its own per-attribute
-    writer would have stored (overwriting included); a finished trial is refused, nothing written."""
-    study = _new_study(url, 2)
-    first, second = (t._trial_id for t in study.get_trials())
-    assert tickets.pop(study, first)
-    attrs = {"a": 0.125, "b": [1, 2], "c": {"d": "x"}, "ticket": "overwritten", "nan": float("nan")}
-    set_user_attrs(study._storage, first, attrs)
-    for key, value in attrs.items():
-        study._storage.set_trial_user_attr(second, key, value)
-    got, want = study._storage.get_trial(first).user_attrs, study._storage.get_trial(second).user_attrs
-    assert got.keys() == want.keys() == {"a", "b", "c", "ticket", "nan"}
-    assert {k: v for k, v in got.items() if k != "nan"} == {"a": 0.125, "b": [1, 2], "c": {"d": "x"}, "ticket": "overwritten"}
-    assert got["nan"] != got["nan"] and want["nan"] != want["nan"]  # NaN, as Optuna stores it
-    assert tickets.finish(study._storage, first, TrialState.FAIL)
-    with pytest.raises(UpdateFinishedTrialError):
-        set_user_attrs(study._storage, first, {"late": 1})
-    assert "late" not in study._storage.get_trial(first).user_attrs
-    with pytest.raises(KeyError):
-        set_user_attrs(study._storage, 10_000, {"x": 1})
+        tickets.finish(study, trial_id, TrialState.COMPLETE)
 
 
 def test_a_popped_trial_takes_parameters_and_is_told(url: str) -> None:
@@ -165,10 +145,10 @@ def test_a_popped_trial_takes_parameters_and_is_told(url: str) -> None:
     telling through optuna.Trial work as after ask(), and the study reads back the final state."""
     study = _new_study(url, 3)
     study.get_trials()  # the cache has seen the study (and the WAITING tickets)
-    ids = [t._trial_id for t in study.get_trials()]
+    ids = [rdb.trial_id(t) for t in study.get_trials()]
     for i, trial_id in enumerate(ids):
         assert tickets.pop(study, trial_id)
-        trial = optuna.Trial(study, trial_id)
+        trial = rdb.popped_trial(study, trial_id)
         x = trial.suggest_float("x", 0.0, 1.0)
         study.tell(trial, [x, float(i)])
     trials = study.get_trials()
@@ -179,17 +159,17 @@ def test_a_popped_trial_takes_parameters_and_is_told(url: str) -> None:
 
 def test_pop_records_the_heartbeat_and_attributes_with_the_move(url: str) -> None:
     study = _new_study(url, 2)
-    first, second = (t._trial_id for t in study.get_trials())
+    first, second = (rdb.trial_id(t) for t in study.get_trials())
     assert tickets.pop(study, first, user_attrs={"worker": "host:1", "fixed_params": {"momentum": 0.9}})
     assert not tickets.pop(study, first, user_attrs={"worker": "host:2"})  # taken: nothing written
-    trial = study._storage.get_trial(first)
+    trial = rdb.storage_of(study).get_trial(first)
     assert trial.state == TrialState.RUNNING and trial.datetime_start is not None
     assert trial.user_attrs == {"ticket": True, "worker": "host:1", "fixed_params": {"momentum": 0.9}}
-    backend = study._storage._backend
+    backend = rdb.backend(study)
     with backend.engine.connect() as conn:
         beats = conn.execute(sqlalchemy.text("SELECT trial_id FROM trial_heartbeats")).scalars().all()
     assert beats == [first]  # the first beat came with the pop: a process killed now leaves a stale trial
-    assert study._storage.get_trial(second).state == TrialState.WAITING
+    assert rdb.storage_of(study).get_trial(second).state == TrialState.WAITING
 
 
 def test_complete_is_tell_with_the_metrics(url: str) -> None:
@@ -199,11 +179,11 @@ def test_complete_is_tell_with_the_metrics(url: str) -> None:
     study = _new_study(url, 4)
     seen: list[tuple[int, TrialState, list[float] | None]] = []
     study.sampler.after_trial = lambda st, t, state, values: seen.append((t.number, state, values))  # type: ignore[method-assign]
-    ids = [t._trial_id for t in study.get_trials()]
+    ids = [rdb.trial_id(t) for t in study.get_trials()]
     told = []
     for i, trial_id in enumerate(ids[:2]):
         assert tickets.pop(study, trial_id)
-        trial = optuna.Trial(study, trial_id)
+        trial = rdb.popped_trial(study, trial_id)
         x = trial.suggest_float("x", 0.0, 1.0)
         tickets.complete(study, trial, [x, float("inf") if i else 0.5], user_attrs={"val_error": 0.5, "nested": [1, {"a": 2}]})
         told.append(x)
@@ -217,11 +197,11 @@ def test_complete_is_tell_with_the_metrics(url: str) -> None:
     assert 0 in [t.number for t in study.best_trials]  # (x, inf) cannot dominate (x', 0.5)
     stale = ids[2]
     assert tickets.pop(study, stale)
-    trial = optuna.Trial(study, stale)
-    assert tickets.finish(study._storage, stale, TrialState.FAIL)  # another worker failed it as stale
+    trial = rdb.popped_trial(study, stale)
+    assert tickets.finish(study, stale, TrialState.FAIL)  # another worker failed it as stale
     with pytest.raises(UpdateFinishedTrialError):
         tickets.complete(study, trial, [0.1, 0.1], user_attrs={"late": 1})
-    never_popped = optuna.Trial(study, ids[3])
+    never_popped = rdb.popped_trial(study, ids[3])
     with pytest.raises(ValueError):
         tickets.complete(study, never_popped, [float("nan"), 0.1], user_attrs={})
     with pytest.raises(UpdateFinishedTrialError):
@@ -236,23 +216,23 @@ def test_pop_closes_a_surplus_ticket(url: str) -> None:
     two active ones is closed as PRUNED surplus, in the pop's transaction; once one of those two
     has failed for good, it is a ticket like any other."""
     study = _new_study(url, 3)
-    a, b, c = (t._trial_id for t in study.get_trials())
+    a, b, c = (rdb.trial_id(t) for t in study.get_trials())
     assert tickets.pop(study, a, n_trials=2)  # nothing ahead of it
     assert tickets.pop(study, b, n_trials=2)  # one ahead
     assert not tickets.pop(study, c, n_trials=2)  # two ahead: surplus
     trial = study.get_trials()[2]
     assert trial.state == TrialState.PRUNED and trial.user_attrs["surplus"] is True
     study.enqueue_trial({})
-    assert tickets.finish(study._storage, b, TrialState.FAIL)
-    assert tickets.pop(study, study.get_trials()[3]._trial_id, n_trials=2)  # only a is ahead now
+    assert tickets.finish(study, b, TrialState.FAIL)
+    assert tickets.pop(study, rdb.trial_id(study.get_trials()[3]), n_trials=2)  # only a is ahead now
 
 
 def test_close_surplus_only_closes_running_tickets(url: str) -> None:
     study = _new_study(url, 1)
-    trial_id = study.get_trials()[0]._trial_id
-    assert not tickets.close_surplus(study._storage, trial_id)  # still WAITING: nothing written
+    trial_id = rdb.trial_id(study.get_trials()[0])
+    assert not tickets.close_surplus(study, trial_id)  # still WAITING: nothing written
     assert "surplus" not in study.get_trials()[0].user_attrs
-    assert tickets.pop(study, trial_id) and tickets.close_surplus(study._storage, trial_id)
-    assert not tickets.close_surplus(study._storage, trial_id)
+    assert tickets.pop(study, trial_id) and tickets.close_surplus(study, trial_id)
+    assert not tickets.close_surplus(study, trial_id)
     trial = study.get_trials()[0]
     assert trial.state == TrialState.PRUNED and trial.user_attrs["surplus"] is True

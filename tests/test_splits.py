@@ -57,6 +57,7 @@ def test_deterministic_and_seed_dependent() -> None:
     assert Splits.from_dict(json.loads(json.dumps(build().to_dict()))).digest() == build().digest()
 
 
+@pytest.mark.slow
 def test_same_indices_in_another_process() -> None:
     code = (
         "import json, numpy as np\n"

@@ -29,6 +29,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from unlearn_opt.errors import UserError
+from unlearn_opt.goals import GOAL_NAMES
 from unlearn_opt.methods.registry import METHOD_NAMES, Param, get_method
 
 DATASETS = ("digits", "mnist1d", "cifar10", "cifar100", "tinyimagenet", "imagefolder", "synthetic")
@@ -39,7 +40,7 @@ DATASET_SPATIAL_DIMS: dict[str, int] = {d: 1 if d == "mnist1d" else 2 for d in D
 ARCHITECTURE_SPATIAL_DIMS: dict[str, int | None] = {a: {"cnn1d": 1, "mlp": None}.get(a, 2) for a in ARCHITECTURES}
 EXAMPLE_KINDS = {1: "1-D signals (C, L)", 2: "images (C, H, W)"}
 METHODS = METHOD_NAMES  # declared in unlearn_opt.methods.registry
-GOALS = ("privacy", "bias_removal")
+GOALS = GOAL_NAMES
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "step", "constant")
@@ -352,6 +353,16 @@ def _width(v: Any, w: str) -> float:
     if value > 64:
         raise _fail(w, f"width must be <= 64 (got {value!r})")
     return value
+
+
+def check_width(value: float, where: str) -> float:
+    """A width the spec accepts, else a UserError naming ``where`` (e.g. ``--width``)."""
+    return _width(value, where)
+
+
+def check_sparsity(value: float, where: str) -> float:
+    """A sparsity the spec accepts, else a UserError naming ``where``."""
+    return _sparsity(value, where)
 
 
 def _search(table: Mapping[str, Any], methods: tuple[str, ...]) -> dict[str, dict[str, ParamOverride]]:

@@ -96,7 +96,7 @@ def selection_rows(res: ExperimentResults) -> list[dict[str, Any]]:
             chosen = select(s.trials, goal=k.goal, lam=lam)
             if chosen is not None:
                 row.update(trial_row(chosen))
-                row["j_lambda"] = j_lambda(k.goal, lam, chosen.values[0], chosen.values[1])
+                row["j_lambda"] = j_lambda(k.goal, lam, chosen)
             else:
                 row["trial_number"] = None
             row.update(_reference(res, "original", k.width, k.sparsity))

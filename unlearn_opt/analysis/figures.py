@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 from unlearn_opt.analysis.collect import ExperimentResults, StudyResult
 from unlearn_opt.engine.workspace import OVERPARAMETERIZED_TRAIN_ERROR
-from unlearn_opt.service.naming import OBJECTIVES
+from unlearn_opt.goals import GOAL_NAMES, get_goal
 
 PAPER_METRICS = ("forget_error", "forget_test_error", "privacy_gap", "test_error", "mia_auc")
 LAYOUT = {"template": "plotly_white", "font": {"size": 13}, "margin": {"l": 60, "r": 20, "t": 60, "b": 50}}
@@ -30,7 +30,6 @@ def pareto_front(studies: Sequence[StudyResult], *, title: str) -> go.Figure:
     fig = go.Figure()
     colors = width_colors([s.key.width for s in studies])
     for s in sorted(studies, key=lambda s: s.key.width):
-        obj1 = OBJECTIVES[s.key.goal][0][0]
         done = s.complete
         fig.add_trace(
             go.Scatter(
@@ -55,9 +54,13 @@ def pareto_front(studies: Sequence[StudyResult], *, title: str) -> go.Figure:
                 hovertext=[f"trial {t.number}" for t in front],
             )
         )
-    obj1 = OBJECTIVES[studies[0].key.goal][0] if studies else ("objective 1", "")
+    first = get_goal(studies[0].key.goal).first if studies else None
     fig.update_layout(
-        title=title, xaxis_title=f"{obj1[0]} ({obj1[1]})", yaxis_title="val_error (minimize)", legend_title="width", **LAYOUT
+        title=title,
+        xaxis_title=f"{first.metric} ({first.direction})" if first else "objective 1 ()",
+        yaxis_title="val_error (minimize)",
+        legend_title="width",
+        **LAYOUT,
     )
     return fig
 
@@ -128,18 +131,13 @@ def originals_vs_width(res: ExperimentResults) -> go.Figure:
     return fig
 
 
-def reference_point(goal: str) -> list[float]:
-    """Worse than every attainable point: errors lie in [0, 1]."""
-    return [-0.01 if goal == "bias_removal" else 1.01, 1.01]
-
-
 def hypervolume_history(studies: Sequence[StudyResult]) -> go.Figure:
     """Hypervolume against trial count, one line per study (has the search converged?)."""
     fig = go.Figure()
     for s in studies:
         if len(s.complete) == 0:
             continue
-        sub = plot_hypervolume_history(s.study, reference_point(s.key.goal))
+        sub = plot_hypervolume_history(s.study, get_goal(s.key.goal).reference_point())
         for trace in sub.data:
             trace.name = s.name
             trace.showlegend = True
@@ -157,7 +155,7 @@ def regions_vs_width(regions: Sequence[dict[str, Any]], *, sparsity: float = 0.0
     palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
     methods = sorted({r["method"] for r in picked})
     for mi, method in enumerate(methods):
-        for goal, dash in (("privacy", "solid"), ("bias_removal", "dash")):
+        for goal, dash in zip(GOAL_NAMES, ("solid", "dash", "dot", "dashdot", "longdash")):
             widths = sorted({r["width"] for r in picked if r["method"] == method and r["goal"] == goal})
             if not widths:
                 continue

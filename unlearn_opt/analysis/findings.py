@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from unlearn_opt.engine.workspace import OVERPARAMETERIZED_TRAIN_ERROR
+from unlearn_opt.goals import get_goal
 
 F_METHODS = ("scrub", "neggrad")
 MARGIN_B = 0.1
@@ -63,9 +64,9 @@ def regimes(originals: dict[tuple[str, float, float], dict[str, Any]]) -> dict[f
 
 
 def j_test(row: dict[str, Any]) -> float:
-    """λ·g + (1 − λ)·E_T of a selected row."""
-    g = row["privacy_gap"] if row["goal"] == "privacy" else 1.0 - row["forget_error"]
-    return row["lambda"] * g + (1 - row["lambda"]) * row["test_error"]
+    """λ·g + (1 − λ)·E_T of a selected row (``Goal.j_lambda`` with the test error)."""
+    goal = get_goal(row["goal"])
+    return goal.j_lambda(row["lambda"], row[goal.first.metric], row["test_error"])
 
 
 def _fmt(v: float | None) -> str:
@@ -73,7 +74,9 @@ def _fmt(v: float | None) -> str:
 
 
 def claim_a(rows: Sequence[dict[str, Any]], regime: dict[float, str], methods: Sequence[str]) -> Finding:
-    table, verdicts, parts = [], [], []
+    table: list[dict[str, Any]] = []
+    verdicts: list[bool] = []
+    parts: list[str] = []
     for goal in sorted({r["goal"] for r in rows}):
         for lam in sorted({r["lambda"] for r in rows}):
             by_width = {}
@@ -97,7 +100,7 @@ def claim_a(rows: Sequence[dict[str, Any]], regime: dict[float, str], methods: S
 
 def claim_b(rows: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding:
     over = [w for w, g in regime.items() if g == "over"]
-    table = []
+    table: list[dict[str, Any]] = []
     for w in sorted(regime):
         for method in (*F_METHODS, "l1_sparse", "finetune"):
             picked = [r for r in _done(rows, goal="bias_removal", sparsity=0.0, width=w) if r["method"] == method]
@@ -135,7 +138,7 @@ def claim_c(
     statement = "Under-parameterized originals already have a small forget/forget-test gap."
     if corrupt_labels:  # E_F against the corrupted labels, E_Ft against true ones: not a privacy gap
         return Finding("c", statement, None, "not a privacy experiment: the forget set's labels are corrupted")
-    table = []
+    table: list[dict[str, Any]] = []
     for w in sorted(regime):
         o = originals[("original", w, 0.0)]
         r = originals.get(("retrain", w, 0.0), {})
@@ -159,12 +162,12 @@ def claim_c(
 
 def claim_d(regions: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding:
     """``regions``: rows with width, sparsity, method, goal, c_prox, s_far."""
-    table = []
+    table: list[dict[str, Any]] = []
     for w in sorted(regime):
         picked = [r for r in regions if r["width"] == w and r["sparsity"] == 0.0]
         if picked:
-            c, s = _mean(r["c_prox"] for r in picked), _mean(r["s_far"] for r in picked)
-            table.append({"width": w, "regime": regime[w], "c_prox": c, "s_far": s, "locality": c + s - 1})  # type: ignore[operator]
+            c, s = statistics.fmean(r["c_prox"] for r in picked), statistics.fmean(r["s_far"] for r in picked)
+            table.append({"width": w, "regime": regime[w], "c_prox": c, "s_far": s, "locality": c + s - 1})
     under = _mean(t["locality"] for t in table if t["regime"] == "under")
     over = _mean(t["locality"] for t in table if t["regime"] == "over")
     statement = "Decision regions change near F and stay the same far from it, more so at large widths."
@@ -183,7 +186,9 @@ def claim_d(regions: Sequence[dict[str, Any]], regime: dict[float, str]) -> Find
 def claim_e(rows: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding:
     over = {w for w, g in regime.items() if g == "over"}
     sparsities = sorted({r["sparsity"] for r in rows})
-    table, verdicts, parts = [], [], []
+    table: list[dict[str, Any]] = []
+    verdicts: list[bool] = []
+    parts: list[str] = []
     statement = "Prune-then-unlearn brings finetune and l1_sparse closer to retraining (the sparsity paper)."
     for method in ("finetune", "l1_sparse"):
         gaps = {}

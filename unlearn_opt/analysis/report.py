@@ -1,19 +1,25 @@
 """``unlearn-opt report``: selection.csv, pareto.csv and one self-contained report.html; the
-figures and a note per study are also saved on the studies for optuna-dashboard."""
+figures and a note per study are also saved on the studies for optuna-dashboard.
+
+Three steps: ``build_report`` reads the experiment into rows, ``render_report`` draws the page and
+its figures, ``save_on_studies`` puts the figures and notes on the studies; ``write_report`` does
+all three and writes the files."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
+from optuna.storages import BaseStorage
 from optuna_dashboard import save_note, save_plotly_graph_object
 
-from unlearn_opt.analysis.collect import ExperimentResults, pareto_rows, read_results, selection_rows
+from unlearn_opt.analysis.collect import ExperimentResults, StudyResult, pareto_rows, read_results, selection_rows
 from unlearn_opt.analysis.figures import (
     hypervolume_history,
     originals_vs_width,
@@ -22,13 +28,29 @@ from unlearn_opt.analysis.figures import (
     selected_vs_width,
     sparsity_effect,
 )
-from unlearn_opt.analysis.findings import findings, to_json, to_markdown
+from unlearn_opt.analysis.findings import Finding, findings, to_json, to_markdown
 from unlearn_opt.analysis.regions import plane_figure, stored_regions
 from unlearn_opt.errors import UserError
-from unlearn_opt.service.experiment import load_experiment
+from unlearn_opt.service.experiment import Experiment, load_experiment
 from unlearn_opt.service.storage import open_storage
 
 SELECTION_LEAD = ["study", "width", "sparsity", "method", "goal", "lambda", "trial_number", "j_lambda"]
+SELECTION_TABLE = [  # the columns of the selection table in report.html
+    "study",
+    "lambda",
+    "trial_number",
+    "j_lambda",
+    "forget_error",
+    "forget_test_error",
+    "privacy_gap",
+    "val_error",
+    "test_error",
+    "mia_auc",
+    "mia_efficacy",
+    "original_train_error",
+    "original_test_error",
+    "retrain_forget_error",
+]
 
 
 def write_csv(path: Path, rows: Sequence[dict[str, Any]], lead: Sequence[str]) -> None:
@@ -42,8 +64,8 @@ def write_csv(path: Path, rows: Sequence[dict[str, Any]], lead: Sequence[str]) -
             writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
 
 
-def _groups(res: ExperimentResults) -> dict[tuple[float, str, str], list]:
-    out: dict[tuple[float, str, str], list] = {}
+def _groups(res: ExperimentResults) -> dict[tuple[float, str, str], list[StudyResult]]:
+    out: dict[tuple[float, str, str], list[StudyResult]] = {}
     for s in res.studies:
         out.setdefault((s.key.sparsity, s.key.method, s.key.goal), []).append(s)
     return out
@@ -93,31 +115,52 @@ class _Page:
         )
 
 
-def write_report(
-    *,
-    storage_url: str | None,
-    experiment: str,
-    out_dir: str | Path,
-    artifacts: str | None = None,
-    save_to_dashboard: bool = True,
-    images: bool = False,
-) -> Path:
-    """Write the report of ``experiment`` into ``out_dir``: selection.csv, pareto.csv,
-    regions.csv, findings.md/.json, report.html (and the main figures as PNG under figures/
-    with ``images``); returns the HTML path."""
-    storage = open_storage(storage_url)
+@dataclass
+class ReportData:
+    """What the report says, as rows read from the storage (nothing rendered yet)."""
+
+    results: ExperimentResults
+    selection: list[dict[str, Any]]
+    pareto: list[dict[str, Any]]
+    regions: list[dict[str, Any]]
+    findings: list[Finding]
+
+    @property
+    def experiment(self) -> Experiment:
+        return self.results.experiment
+
+
+@dataclass
+class RenderedReport:
+    html: str
+    static: dict[str, go.Figure]  # the main figures by file name (``--images``)
+    dashboard: dict[str, list[go.Figure]]  # study name → the figures saved on it
+
+
+def build_report(storage: BaseStorage, experiment: str) -> ReportData:
+    """Read the experiment and compute every row of the report: the λ selection, the Pareto
+    fronts, the stored decision-region scores and the findings."""
     exp = load_experiment(storage, experiment)
     res = read_results(storage, exp)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     sel = selection_rows(res)
-    write_csv(out / "selection.csv", sel, SELECTION_LEAD)
-    write_csv(out / "pareto.csv", pareto_rows(res), SELECTION_LEAD[:7])
     regions = region_rows(res)
-    write_csv(out / "regions.csv", regions, ["study", "width", "sparsity", "method", "goal", "lambda", "trial_number"])
     found = findings(sel, res.originals, regions, methods=exp.spec.methods, corrupt_labels=exp.spec.forget.corrupt_labels)
-    (out / "findings.md").write_text(to_markdown(found), encoding="utf-8")
-    (out / "findings.json").write_text(to_json(found), encoding="utf-8")
+    return ReportData(res, sel, pareto_rows(res), regions, found)
+
+
+def write_tables(data: ReportData, out: Path) -> None:
+    """selection.csv, pareto.csv, regions.csv, findings.md and findings.json into ``out``."""
+    write_csv(out / "selection.csv", data.selection, SELECTION_LEAD)
+    write_csv(out / "pareto.csv", data.pareto, SELECTION_LEAD[:7])
+    write_csv(out / "regions.csv", data.regions, ["study", "width", "sparsity", "method", "goal", "lambda", "trial_number"])
+    (out / "findings.md").write_text(to_markdown(data.findings), encoding="utf-8")
+    (out / "findings.json").write_text(to_json(data.findings), encoding="utf-8")
+
+
+def render_report(data: ReportData) -> RenderedReport:
+    """The self-contained report.html, with the figures it shows: the main ones by name (for
+    PNGs) and, per study, those saved on it for the dashboard."""
+    exp, res, sel, regions = data.experiment, data.results, data.selection, data.regions
     static: dict[str, go.Figure] = {}
 
     page = _Page(f"unlearn-opt report: {exp.name}")
@@ -148,7 +191,7 @@ def write_report(
                     "here": {True: "holds", False: "does not hold", None: "cannot tell"}[f.holds],
                     "numbers": f.summary,
                 }
-                for f in found
+                for f in data.findings
             ],
             ["claim", "statement", "here", "numbers"],
         )
@@ -203,27 +246,7 @@ def write_report(
         dashboard_figs.setdefault(s.name, []).append(originals_fig)
 
     page.section("selection-table", "Selection table")
-    page.raw(
-        _table(
-            sel,
-            [
-                "study",
-                "lambda",
-                "trial_number",
-                "j_lambda",
-                "forget_error",
-                "forget_test_error",
-                "privacy_gap",
-                "val_error",
-                "test_error",
-                "mia_auc",
-                "mia_efficacy",
-                "original_train_error",
-                "original_test_error",
-                "retrain_forget_error",
-            ],
-        )
-    )
+    page.raw(_table(sel, SELECTION_TABLE))
 
     page.section("decision-regions", "Decision regions")
     if regions:
@@ -237,13 +260,32 @@ def write_report(
                     page.figure(plane_figure(r["plane"], title=f"{s.name} λ={r['lambda']:g} trial {r['trial_number']}"))
     else:
         page.raw(f"<p>Not computed yet: run <code>unlearn-opt decision-regions {html.escape(exp.name)}</code>.</p>")
+    return RenderedReport(page.render(), static, dashboard_figs)
 
+
+def write_report(
+    *,
+    storage_url: str | None,
+    experiment: str,
+    out_dir: str | Path,
+    save_to_dashboard: bool = True,
+    images: bool = False,
+) -> Path:
+    """Write the report of ``experiment`` into ``out_dir``: selection.csv, pareto.csv,
+    regions.csv, findings.md/.json, report.html (and the main figures as PNG under figures/
+    with ``images``), and save its figures and a note on each study for the dashboard; returns
+    the HTML path."""
+    data = build_report(open_storage(storage_url), experiment)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_tables(data, out)
+    rendered = render_report(data)
     path = out / "report.html"
-    path.write_text(page.render(), encoding="utf-8")
+    path.write_text(rendered.html, encoding="utf-8")
     if images:
-        write_images(static, out / "figures")
+        write_images(rendered.static, out / "figures")
     if save_to_dashboard:
-        _save_to_dashboard(res, sel, dashboard_figs)
+        save_on_studies(data, rendered.dashboard)
     return path
 
 
@@ -282,7 +324,9 @@ def write_images(figures: dict[str, go.Figure], folder: Path) -> None:
             ) from None
 
 
-def _save_to_dashboard(res: ExperimentResults, sel: list[dict[str, Any]], figs: dict[str, list[go.Figure]]) -> None:
+def save_on_studies(data: ReportData, figs: Mapping[str, Sequence[go.Figure]]) -> None:
+    """Each study's figures and a note (its selected points) for optuna-dashboard."""
+    res, sel = data.results, data.selection
     for s in res.studies:
         for i, fig in enumerate(figs.get(s.name, [])):
             save_plotly_graph_object(s.study, fig, graph_object_id=f"unlearn-opt-{i}")

@@ -14,13 +14,10 @@ from unlearn_opt.cli.service import _quiet_optuna, artifacts_option, storage_opt
 @click.command("report")
 @click.argument("experiment")
 @storage_option
-@artifacts_option
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Folder (default reports/EXPERIMENT).")
 @click.option("--no-dashboard", is_flag=True, help="Do not save figures and notes on the studies.")
 @click.option("--images", is_flag=True, help="Also write the main figures as PNG under OUT/figures (needs kaleido and Chromium).")
-def report_command(
-    experiment: str, storage: str | None, artifacts: str | None, out: str | None, no_dashboard: bool, images: bool
-) -> None:
+def report_command(experiment: str, storage: str | None, out: str | None, no_dashboard: bool, images: bool) -> None:
     """Write selection.csv, pareto.csv, regions.csv, findings.md and report.html; save figures
     for the dashboard."""
     from unlearn_opt.analysis.report import write_report
@@ -28,12 +25,7 @@ def report_command(
     _quiet_optuna()
     folder = Path(out) if out else Path("reports") / experiment
     path = write_report(
-        storage_url=storage,
-        experiment=experiment,
-        out_dir=folder,
-        artifacts=artifacts,
-        save_to_dashboard=not no_dashboard,
-        images=images,
+        storage_url=storage, experiment=experiment, out_dir=folder, save_to_dashboard=not no_dashboard, images=images
     )
     click.echo(f"wrote {folder / 'selection.csv'}, {folder / 'pareto.csv'}, {folder / 'findings.md'} and {path}")
 
@@ -72,15 +64,7 @@ def decision_regions_command(
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 def dashboard_command(storage: str | None, artifacts: str | None, host: str, port: int) -> None:
     """optuna-dashboard on the storage and the artifact store (checkpoints, figures)."""
-    from optuna_dashboard import run_server
-
-    from unlearn_opt.service.storage import mask_url, open_storage, resolve_artifacts, resolve_url
+    from unlearn_opt.service.commands import serve_dashboard
 
     _quiet_optuna()
-    url = resolve_url(storage)
-    rdb = open_storage(url)
-    store = resolve_artifacts(artifacts, url).open()
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(f"warning: optuna-dashboard has no authentication and now listens on {host}", err=True)
-    click.echo(f"dashboard of {mask_url(url)} on http://{host}:{port}/", err=True)
-    run_server(rdb, host=host, port=port, artifact_store=store)
+    serve_dashboard(storage=storage, artifacts=artifacts, host=host, port=port, say=lambda text: click.echo(text, err=True))

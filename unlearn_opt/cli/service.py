@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from unlearn_opt.service.commands import Created
 
 storage_option = click.option(
     "--storage",
@@ -33,36 +36,21 @@ def _quiet_optuna() -> None:
 MAX_STUDY_ROWS = 24  # more studies than this: one row per (sparsity, method, goal)
 
 
-def create(spec_path: str, storage: str | None, artifacts: str | None, new_version: bool, console: Console) -> str:
-    """Validate, make the splits, create the studies; returns the experiment name."""
-    from unlearn_opt.service.storage import check_reachable, mask_url, open_storage, resolve_artifacts, resolve_url
-    from unlearn_opt.spec import load_spec
+def studies_table(made: Created) -> Table:
+    """The created experiment's studies, their objectives and trial counts."""
+    from unlearn_opt.goals import get_goal
+    from unlearn_opt.service.naming import fmt_number
+    from unlearn_opt.service.storage import mask_url
 
-    _quiet_optuna()
-    # Every check before the first write: a bad spec, storage, data folder or artifact store
-    # leaves nothing behind. (torch is imported only once the cheap checks have passed.)
-    spec = load_spec(spec_path)
-    url = resolve_url(storage)
-    check_reachable(url, create=True)
-    location = resolve_artifacts(artifacts, url)
-    location.check()
-    import torch
-
-    from unlearn_opt.engine.workspace import Workspace
-    from unlearn_opt.service.experiment import create_experiment
-
-    splits = Workspace(spec, device=torch.device("cpu")).splits
-    rdb = open_storage(url, create=True)
-    exp, created = create_experiment(spec, storage=rdb, splits=splits, artifacts=location, new_version=new_version)
-    table = Table(title=f"experiment {exp.name} ({'created' if created else 'already there, unchanged'}) in {mask_url(url)}")
+    exp = made.experiment
+    state = "created" if made.created else "already there, unchanged"
+    table = Table(title=f"experiment {exp.name} ({state}) in {mask_url(made.url)}")
     table.add_column("study", overflow="fold")  # a study name is never cut short
     for col in ("objectives", "trials"):
         table.add_column(col)
-    from unlearn_opt.service.naming import OBJECTIVES, fmt_number
 
     def objectives(goal: str) -> str:
-        (o1, d1), (o2, d2) = OBJECTIVES[goal]
-        return f"{o1} ({d1[:3]}), {o2} ({d2[:3]})"
+        return ", ".join(f"{o.metric} ({o.direction[:3]})" for o in get_goal(goal).objectives)
 
     if len(exp.studies) <= MAX_STUDY_ROWS:
         for key, name in exp.studies.items():
@@ -75,11 +63,15 @@ def create(spec_path: str, storage: str | None, artifacts: str | None, new_versi
         for (sparsity, method, goal), widths in groups.items():
             where = f"{exp.name}/w*" + (f"/s{fmt_number(sparsity)}" if exp.spec.sparse else "") + f"/{method}/{goal}"
             table.add_row(where, objectives(goal), f"{exp.spec.n_trials} each", " ".join(f"{w:g}" for w in sorted(widths)))
-    console.print(table)
+    return table
+
+
+def print_created(made: Created, console: Console) -> None:
+    exp = made.experiment
+    console.print(studies_table(made))
     console.print(
         f"{len(exp.studies)} studies, {len(exp.models_needed())} original/retrain models to train; spec {exp.spec_hash[:12]}"
     )
-    return exp.name
 
 
 @click.command("create-study")
@@ -89,7 +81,10 @@ def create(spec_path: str, storage: str | None, artifacts: str | None, new_versi
 @click.option("--new-version", is_flag=True, help="If the name exists with another spec, store this one as NAME.vK.")
 def create_study_command(spec_path: str, storage: str | None, artifacts: str | None, new_version: bool) -> None:
     """Create one study per (width, sparsity, method, goal) of SPEC (idempotent)."""
-    create(spec_path, storage, artifacts, new_version, Console())
+    from unlearn_opt.service.commands import create_study
+
+    _quiet_optuna()
+    print_created(create_study(spec_path, storage=storage, artifacts=artifacts, new_version=new_version), Console())
 
 
 @click.command("worker")
@@ -103,55 +98,20 @@ def worker_command(
     experiment: str, storage: str | None, artifacts: str | None, device: str, max_trials: int | None, quiet: bool
 ) -> None:
     """Run trials of EXPERIMENT until every study has its n_trials COMPLETE."""
-    from unlearn_opt.engine.runtime import resolve_device
-    from unlearn_opt.service.storage import open_storage, resolve_artifacts, resolve_url
-    from unlearn_opt.service.worker import run_worker
+    from unlearn_opt.service.commands import work
 
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     _quiet_optuna()
-    resolve_device(device)
-    url = resolve_url(storage)
-    rdb = open_storage(url)
-    done = run_worker(
-        storage=rdb,
-        experiment=experiment,
-        artifacts=resolve_artifacts(artifacts, url),
+    done = work(
+        experiment,
+        storage=storage,
+        artifacts=artifacts,
         device=device,
         max_trials=max_trials,
         announce=lambda line: click.echo(line, err=True),  # also under --quiet: which GPU is in every log
     )
     if not quiet:
         click.echo(f"worker done: {done} trial(s) completed", err=True)
-
-
-def _launch(
-    experiment: str, url: str, artifacts: str | None, *, gpus: str | None, workers_per_gpu: int, cpu_workers: int, live: bool
-) -> int:
-    import optuna
-    import torch
-
-    from unlearn_opt.service.experiment import load_experiment
-    from unlearn_opt.service.launch import Launcher, plan_slots
-    from unlearn_opt.service.status import read_progress
-    from unlearn_opt.service.storage import open_storage, resolve_artifacts
-    from unlearn_opt.service.tickets import release_workers
-
-    _quiet_optuna()
-    slots = plan_slots(gpus=gpus, workers_per_gpu=workers_per_gpu, cpu_workers=cpu_workers)
-    rdb = open_storage(url)
-    exp = load_experiment(rdb, experiment)
-    threads = max(1, (torch.get_num_threads() or 1) // max(1, sum(s.device == "cpu" for s in slots)))
-    studies = [optuna.load_study(study_name=n, storage=rdb) for n in (*exp.studies.values(), exp.originals_study)]
-    launcher = Launcher(
-        experiment=exp.name,
-        storage_url=url,
-        artifacts=resolve_artifacts(artifacts, url).spec,
-        slots=slots,
-        read_progress=lambda: read_progress(rdb, exp),
-        threads_per_worker=threads if cpu_workers else None,
-        release=lambda ids, error: release_workers(studies, ids, error),
-    )
-    return launcher.run(live=live)
 
 
 @click.command("launch")
@@ -172,12 +132,13 @@ def launch_command(
     no_live: bool,
 ) -> None:
     """Start workers on this machine (pinned to GPUs), restart any that dies, show progress."""
-    from unlearn_opt.service.storage import resolve_url
+    from unlearn_opt.service.commands import launch
 
-    code = _launch(
+    _quiet_optuna()
+    code = launch(
         experiment,
-        resolve_url(storage),
-        artifacts,
+        storage=storage,
+        artifacts=artifacts,
         gpus=gpus,
         workers_per_gpu=workers_per_gpu,
         cpu_workers=cpu_workers,
@@ -193,13 +154,11 @@ def launch_command(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status_command(experiment: str, storage: str | None, as_json: bool) -> None:
     """Per study COMPLETE/RUNNING/FAIL/remaining, the originals, an ETA."""
-    from unlearn_opt.service.experiment import load_experiment
-    from unlearn_opt.service.status import progress_tables, read_progress
-    from unlearn_opt.service.storage import open_storage
+    from unlearn_opt.service.commands import status
+    from unlearn_opt.service.status import progress_tables
 
     _quiet_optuna()
-    rdb = open_storage(storage)
-    progress = read_progress(rdb, load_experiment(rdb, experiment))
+    progress = status(experiment, storage=storage)
     if as_json:
         click.echo(json.dumps(progress.to_dict()))
         return
@@ -230,29 +189,23 @@ def run_command(
     images: bool,
 ) -> None:
     """Create, work and report in one command (the embedded default storage)."""
-    from unlearn_opt.service.storage import resolve_url
+    from unlearn_opt.service.commands import run
 
+    _quiet_optuna()
     console = Console(stderr=True)
-    url = resolve_url(storage)
-    name = create(spec_path, url, artifacts, False, console)
-    code = _launch(
-        name,
-        url,
-        artifacts,
+    result = run(
+        spec_path,
+        workers=workers,
         gpus=gpus,
-        workers_per_gpu=workers if gpus else 1,
-        cpu_workers=0 if gpus else workers,
+        storage=storage,
+        artifacts=artifacts,
+        out=out,
         live=not no_live,
+        regions=regions,
+        images=images,
+        on_created=lambda made: print_created(made, console),
+        say=console.print,
     )
-    if code:
-        raise click.exceptions.Exit(code)
-    from unlearn_opt.analysis.report import write_report
-
-    if regions:
-        from unlearn_opt.analysis.regions import compute_regions
-
-        console.print("decision regions of the selected points …")
-        compute_regions(storage_url=url, experiment=name, artifacts=artifacts, device="cuda" if gpus else "cpu")
-    folder = Path(out) if out else Path("reports") / name
-    write_report(storage_url=url, experiment=name, out_dir=folder, artifacts=artifacts, images=images)
-    console.print(f"report: {folder / 'report.html'}")
+    if result.code:
+        raise click.exceptions.Exit(result.code)
+    console.print(f"report: {result.report}")

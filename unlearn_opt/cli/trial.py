@@ -10,8 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from unlearn_opt.cli.params import parse_params
-from unlearn_opt.errors import UserError
-from unlearn_opt.spec import GOALS, METHODS, load_spec
+from unlearn_opt.spec import GOALS, METHODS
 
 
 @click.command("trial")
@@ -42,49 +41,38 @@ def trial_command(
     as_json: bool,
 ) -> None:
     """Train the original at WIDTH, unlearn with METHOD, print every metric."""
-    from unlearn_opt.engine.runtime import resolve_device
-    from unlearn_opt.engine.workspace import Workspace
-    from unlearn_opt.methods import complete_params
+    from unlearn_opt.service.commands import one_trial
 
-    spec = load_spec(spec_path)
-    if width <= 0:
-        raise UserError(f"--width: must be > 0 (got {width:g})")
-    if not 0 <= sparsity < 1:
-        raise UserError(f"--sparsity: must be in [0, 1) (got {sparsity:g})")
-    given = parse_params(params)
-    full = complete_params(method, given, spec)  # validates names before any training
-    dev = resolve_device(device)
-    ws = Workspace(spec, device=dev, progress=not as_json)
-    _, record = ws.original(width, sparsity)
-    metrics = ws.run_trial(width=width, sparsity=sparsity, method=method, goal=goal, params=given, seed=seed)
-    out = {
-        "spec": spec.name,
-        "width": width,
-        "sparsity": sparsity,
-        "method": method,
-        "goal": goal,
-        "device": str(dev),
-        "params": full,
-        "metrics": metrics,
-        "original": record.to_dict(),
-    }
+    out = one_trial(
+        spec_path,
+        width=width,
+        sparsity=sparsity,
+        method=method,
+        goal=goal,
+        params=parse_params(params),
+        device=device,
+        seed=seed,
+        progress=not as_json,
+    )
     if as_json:
         click.echo(json.dumps(out, allow_nan=True))
         return
+    record = out["original"]
     console = Console()
-    table = Table(title=f"{spec.name}: {method} at width {width:g} ({goal})")
+    table = Table(title=f"{out['spec']}: {method} at width {width:g} ({goal})")
     table.add_column("metric")
     table.add_column("unlearned", justify="right")
     table.add_column("original", justify="right")
-    for name, value in metrics.items():
-        orig = record.metrics.get(name)
+    for name, value in out["metrics"].items():
+        orig = record["metrics"].get(name)
         table.add_row(name, _fmt(value), "" if orig is None else _fmt(orig))
     console.print(table)
     console.print(
-        f"original: {record.param_count:,} parameters, train error {record.train_error:.4f}, "
-        f"test error {record.test_error:.4f}, " + ("overparameterized" if record.overparameterized else "underparameterized")
+        f"original: {record['param_count']:,} parameters, train error {record['train_error']:.4f}, "
+        f"test error {record['test_error']:.4f}, "
+        + ("overparameterized" if record["overparameterized"] else "underparameterized")
     )
-    console.print("params: " + ", ".join(f"{k}={v:g}" for k, v in full.items()))
+    console.print("params: " + ", ".join(f"{k}={v:g}" for k, v in out["params"].items()))
 
 
 def _fmt(value: float) -> str:

@@ -77,7 +77,7 @@ def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor] | None) -> N
             params[name].mul_(mask)
 
 
-def make_sgd(
+def make_optimizer(
     model: nn.Module,
     *,
     lr: float,
@@ -86,8 +86,9 @@ def make_sgd(
     masks: Mapping[str, torch.Tensor] | None = None,
     optimizer: str = "sgd",
 ) -> torch.optim.Optimizer:
-    """SGD (or Adam) over the model's parameters; with ``masks``, pruned weights are re-zeroed
-    after every step, so they stay exactly zero whatever weight decay and momentum do."""
+    """``optimizer`` ("sgd" with momentum, or "adam") over the model's parameters; with ``masks``,
+    pruned weights are re-zeroed after every step, so they stay exactly zero whatever weight decay
+    and momentum do."""
     if optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     else:

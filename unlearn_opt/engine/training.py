@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 
-from unlearn_opt.engine.runtime import autocast, make_sgd, prepare_input
+from unlearn_opt.engine.runtime import autocast, make_optimizer, prepare_input
 from unlearn_opt.methods.base import Batches
 from unlearn_opt.spec import OriginalSpec
 
@@ -52,7 +52,7 @@ def train(
     """Minimize CE over ``batches`` for ``epochs`` (default ``recipe.epochs``) with the recipe's
     optimizer and per-step lr schedule. Pruned weights (``masks``) stay zero."""
     epochs = recipe.epochs if epochs is None else epochs
-    opt = make_sgd(
+    opt = make_optimizer(
         model,
         lr=recipe.lr,
         momentum=recipe.momentum,

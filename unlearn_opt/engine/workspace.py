@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,14 +18,14 @@ from unlearn_opt.data.loader import DeviceBatches
 from unlearn_opt.data.splits import Splits, make_splits
 from unlearn_opt.engine.runtime import clone_model, prepare_model
 from unlearn_opt.engine.training import train
-from unlearn_opt.errors import UserError
+from unlearn_opt.goals import get_goal
 from unlearn_opt.methods import FORGET_BATCH, RETAIN_BATCH, complete_params, get_method
 from unlearn_opt.methods.base import UnlearnInputs
 from unlearn_opt.methods.prune import conv_weights, global_magnitude_prune
 from unlearn_opt.metrics import EvalSets, evaluate
 from unlearn_opt.metrics.decision_regions import RegionScores, region_scores
 from unlearn_opt.models import build_model, count_parameters
-from unlearn_opt.spec import GOALS, Spec
+from unlearn_opt.spec import Spec
 
 OVERPARAMETERIZED_TRAIN_ERROR = 0.005
 
@@ -53,13 +53,32 @@ class OriginalRecord:
         return cls(**{**raw, "metrics": dict(raw["metrics"])})
 
 
-def objectives(goal: str, metrics: Mapping[str, float]) -> tuple[float, float]:
-    """(objective 1, val_error) of DESIGN §3: privacy_gap (min) or forget_error (max)."""
-    if goal == "privacy":
-        return metrics["privacy_gap"], metrics["val_error"]
-    if goal == "bias_removal":
-        return metrics["forget_error"], metrics["val_error"]
-    raise UserError(f"goal: unknown {goal!r} (expected one of: {', '.join(GOALS)})")
+@dataclass(frozen=True)
+class TrialResult:
+    """One trial's outcome: the goal's two objective values (the study's, in order) and every
+    metric of DESIGN §6 with ``unlearn_seconds``."""
+
+    values: tuple[float, float]
+    metrics: dict[str, float]
+
+
+def spec_splits(spec: Spec, data: TensorData | None = None) -> Splits:
+    """The experiment's splits (DESIGN §2), made from the dataset's labels and the spec's seed:
+    no model is built and nothing is moved to a device (``data``: the dataset, if loaded)."""
+    if data is None:
+        data = load_dataset(spec.dataset, data_dir=spec.data_dir, synthetic=spec.synthetic, mnist1d=spec.mnist1d)
+    return make_splits(
+        y_train=data.y_train.cpu().numpy(),
+        y_test=data.y_test.cpu().numpy(),
+        num_classes=data.num_classes,
+        seed=spec.seed,
+        val_fraction=spec.validation.fraction,
+        forget_size=spec.forget.size,
+        selection=spec.forget.selection,
+        classes=spec.forget.classes,
+        corrupt_labels=spec.forget.corrupt_labels,
+        data_digest=data.digest(),
+    )
 
 
 def state_to_bytes(model: nn.Module) -> bytes:
@@ -105,21 +124,8 @@ class Workspace:
         if data is None:
             data = load_dataset(spec.dataset, data_dir=spec.data_dir, synthetic=spec.synthetic, mnist1d=spec.mnist1d)
         self.data = data.to(device)
-        if splits is None:
-            splits = make_splits(
-                y_train=data.y_train.cpu().numpy(),
-                y_test=data.y_test.cpu().numpy(),
-                num_classes=data.num_classes,
-                seed=spec.seed,
-                val_fraction=spec.validation.fraction,
-                forget_size=spec.forget.size,
-                selection=spec.forget.selection,
-                classes=spec.forget.classes,
-                corrupt_labels=spec.forget.corrupt_labels,
-                data_digest=data.digest(),
-            )
-        self.splits = splits
-        self.sets = self._eval_sets(splits)
+        self.splits = spec_splits(spec, data) if splits is None else splits
+        self.sets = self._eval_sets(self.splits)
         self._originals: dict[tuple[float, float], tuple[nn.Module, OriginalRecord]] = {}
         self._retrains: dict[float, tuple[nn.Module, OriginalRecord]] = {}
 
@@ -333,16 +339,13 @@ class Workspace:
         goal: str,
         params: Mapping[str, Any],
         seed: int | None = None,
-    ) -> dict[str, float]:
-        """Unlearn and evaluate: every metric of DESIGN §6 plus the two objectives."""
-        if goal not in GOALS:
-            raise UserError(f"--goal: unknown {goal!r} (expected one of: {', '.join(GOALS)})")
+    ) -> TrialResult:
+        """Unlearn and evaluate: the goal's objective values and every metric of DESIGN §6."""
+        chosen = get_goal(goal)  # an unknown goal fails before any work
         _, unlearned, _, seconds = self.unlearn(width=width, sparsity=sparsity, method=method, params=params, seed=seed)
         metrics = self.evaluate(unlearned)
         metrics["unlearn_seconds"] = seconds
-        obj1, obj2 = objectives(goal, metrics)
-        metrics["objective_1"], metrics["objective_2"] = obj1, obj2
-        return metrics
+        return TrialResult(chosen.values(metrics), metrics)
 
     def regions(self, original: nn.Module, unlearned: nn.Module, *, delta: float | None = None, seed: int = 0) -> RegionScores:
         """C_prox(δ) and S_far(δ) of an unlearned model against its original."""
@@ -360,21 +363,3 @@ class Workspace:
             seed=seed,
             batch_size=ev.batch_size,
         )
-
-
-def run_trial(
-    spec: Spec,
-    *,
-    width: float,
-    sparsity: float = 0.0,
-    method: str,
-    goal: str,
-    params: Mapping[str, Any] | None = None,
-    device: torch.device | str = "cpu",
-    progress: bool = False,
-    workspace_factory: Callable[..., Workspace] = Workspace,
-) -> dict[str, float]:
-    """One trial end to end without a database: (spec, width, sparsity, method, goal,
-    hyperparameters, device) → metrics. Missing hyperparameters take the method's defaults."""
-    ws = workspace_factory(spec, device=torch.device(device), progress=progress)
-    return ws.run_trial(width=width, sparsity=sparsity, method=method, goal=goal, params=params or {})

@@ -10,14 +10,14 @@ from collections.abc import Mapping
 
 import torch
 
-from unlearn_opt.engine.runtime import make_sgd
+from unlearn_opt.engine.runtime import make_optimizer
 from unlearn_opt.methods.base import UnlearnInputs
 
 
 def sgd_for(inputs: UnlearnInputs, params: Mapping[str, float | int]) -> torch.optim.Optimizer:
     """``torch.optim.SGD`` on the model being unlearned (lr, momentum, weight_decay from
     ``params``); pruned weights stay zero."""
-    return make_sgd(
+    return make_optimizer(
         inputs.model,
         lr=float(params["lr"]),
         momentum=float(params["momentum"]),

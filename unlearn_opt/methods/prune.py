@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 
-def conv_weights(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def conv_weights(model: nn.Module) -> list[tuple[str, nn.Conv1d | nn.Conv2d]]:
     """(qualified name, module) of every convolution (Conv1d of signal models, Conv2d)."""
     return [(name, m) for name, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
 
@@ -21,7 +21,7 @@ def global_magnitude_prune(model: nn.Module, sparsity: float) -> dict[str, torch
     prune.global_unstructured([(m, "weight") for _, m in convs], pruning_method=prune.L1Unstructured, amount=float(sparsity))
     masks: dict[str, torch.Tensor] = {}
     for name, m in convs:
-        masks[f"{name}.weight" if name else "weight"] = m.weight_mask.detach().clone()
+        masks[f"{name}.weight" if name else "weight"] = dict(m.named_buffers())["weight_mask"].detach().clone()
         prune.remove(m, "weight")
     return masks
 

@@ -2,7 +2,7 @@
 
 A worker looks at the board before each piece of work. Loading every trial with its attributes
 through Optuna costs milliseconds per study; this reads only (study, trial id, number, state)
-from Optuna's own trial table, through its SQLAlchemy model, for all studies at once.
+from Optuna's own trial table (``optuna_adapter.trial_rows``), for all studies at once.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import sqlalchemy
-from optuna.storages import RDBStorage
-from optuna.storages._rdb.models import TrialModel
+from optuna.storages import BaseStorage
 from optuna.trial import TrialState
+
+from unlearn_opt.service.optuna_adapter import trial_rows
 
 
 @dataclass(frozen=True, order=True)
@@ -33,23 +33,18 @@ class StudyBoard:
         return self.running + len(self.waiting)
 
 
-def read_board(storage: RDBStorage, study_ids: Iterable[int]) -> dict[int, StudyBoard]:
+def read_board(storage: BaseStorage, study_ids: Iterable[int]) -> dict[int, StudyBoard]:
     """COMPLETE and RUNNING counts and the WAITING tickets (by number) of each study."""
     ids = list(study_ids)
     out = {i: StudyBoard() for i in ids}
-    t = TrialModel.__table__
-    query = sqlalchemy.select(t.c.study_id, t.c.trial_id, t.c.number, t.c.state).where(
-        t.c.study_id.in_(ids), t.c.state.in_([TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING])
-    )
-    with storage.engine.connect() as conn:
-        for study_id, trial_id, number, state in conn.execute(query):
-            board = out[study_id]
-            if state == TrialState.COMPLETE:
-                board.complete += 1
-            elif state == TrialState.RUNNING:
-                board.running += 1
-            else:
-                board.waiting.append(Ticket(number, trial_id))
+    for row in trial_rows(storage, ids, (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)):
+        board = out[row.study_id]
+        if row.state == TrialState.COMPLETE:
+            board.complete += 1
+        elif row.state == TrialState.RUNNING:
+            board.running += 1
+        else:
+            board.waiting.append(Ticket(row.number, row.trial_id))
     for board in out.values():
         board.waiting.sort()
     return out

@@ -21,7 +21,8 @@ from optuna.trial import TrialState
 
 from unlearn_opt.data.splits import Splits
 from unlearn_opt.errors import UserError
-from unlearn_opt.service.naming import OBJECTIVES, StudyKey, originals_study_name, study_keys
+from unlearn_opt.goals import get_goal
+from unlearn_opt.service.naming import StudyKey, originals_study_name, study_keys
 from unlearn_opt.service.storage import ArtifactLocation
 from unlearn_opt.spec import Spec, spec_from_dict
 
@@ -138,10 +139,10 @@ def create_experiment(
 def _ensure_studies(exp: Experiment, storage: BaseStorage) -> None:
     spec_dict = exp.spec.to_dict()
     for key, name in exp.studies.items():
-        (obj1, d1), (obj2, d2) = OBJECTIVES[key.goal]
-        study = optuna.create_study(study_name=name, storage=storage, directions=[d1, d2], load_if_exists=True)
+        goal = get_goal(key.goal)
+        study = optuna.create_study(study_name=name, storage=storage, directions=goal.directions, load_if_exists=True)
         if not study.user_attrs.get("experiment"):
-            study.set_metric_names([obj1, obj2])
+            study.set_metric_names(goal.metric_names)
             attrs: dict[str, Any] = {
                 "experiment": exp.name,
                 "width": key.width,
@@ -149,7 +150,6 @@ def _ensure_studies(exp: Experiment, storage: BaseStorage) -> None:
                 "method": key.method,
                 "goal": key.goal,
                 "n_trials": exp.spec.n_trials,
-                "lambdas": list(exp.spec.lambdas),
                 "spec_hash": exp.spec_hash,
                 "splits_digest": exp.splits_digest,
                 "spec": spec_dict,

@@ -14,12 +14,6 @@ from unlearn_opt.spec import Spec
 
 ORIGINALS_SUFFIX = "_originals"
 
-# Objective names and directions per goal (DESIGN §3).
-OBJECTIVES: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
-    "privacy": (("privacy_gap", "minimize"), ("val_error", "minimize")),
-    "bias_removal": (("forget_error", "maximize"), ("val_error", "minimize")),
-}
-
 
 def fmt_number(value: float) -> str:
     """``0.25`` → ``0.25``, ``1.0`` → ``1``, ``2.0`` → ``2``."""

@@ -20,6 +20,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from unlearn_opt.engine.workspace import OriginalRecord, Workspace, state_from_bytes, state_to_bytes
 from unlearn_opt.service import tickets
+from unlearn_opt.service.optuna_adapter import trial_id as trial_id_of
+from unlearn_opt.service.storage import ArtifactStore
 
 ModelKey = tuple[str, float, float]  # (kind, width, sparsity)
 CORRUPT_ATTR = "corrupt_artifacts"  # on the originals study: checkpoints that failed their checksum
@@ -114,7 +116,7 @@ def store_model(
     key: ModelKey,
     model: torch.nn.Module,
     record: OriginalRecord,
-    store: object,
+    store: ArtifactStore,
 ) -> None:
     """Upload ``model``'s checkpoint and complete ``trial`` with the record, the artifact id and
     the checkpoint's SHA-256."""
@@ -139,23 +141,16 @@ def store_model(
     tickets.complete(study, trial, [record.test_error], user_attrs=attrs)
 
 
-def train_and_store(ws: Workspace, study: optuna.Study, trial: optuna.Trial, key: ModelKey, store: object) -> OriginalRecord:
-    """Train the model of ``key`` in ``ws``, upload its checkpoint, complete ``trial``."""
-    model, record = train_model(ws, key)
-    store_model(study, trial, key, model, record, store)
-    return record
-
-
 def is_duplicate(study: optuna.Study, trial_id: int) -> bool:
     """True when the popped ticket ``trial_id`` is not needed: its model is already trained (with
     a checkpoint not known to be corrupt), or a lower-numbered ticket for the same model is
     waiting or running (two processes repairing the queue at once can leave two tickets)."""
     corrupt = set(study.user_attrs.get(CORRUPT_ATTR, []))
     trials = [t for t in study.get_trials(deepcopy=False) if "kind" in t.user_attrs]
-    mine = next(t for t in trials if t._trial_id == trial_id)
+    mine = next(t for t in trials if trial_id_of(t) == trial_id)
     key = key_of(mine)
     for t in trials:
-        if t._trial_id == trial_id or key_of(t) != key:
+        if trial_id_of(t) == trial_id or key_of(t) != key:
             continue
         if t.state == TrialState.COMPLETE and t.user_attrs.get("artifact_id") not in corrupt:
             return True
@@ -164,7 +159,7 @@ def is_duplicate(study: optuna.Study, trial_id: int) -> bool:
     return False
 
 
-def install(ws: Workspace, trial: FrozenTrial, store: object) -> None:
+def install(ws: Workspace, trial: FrozenTrial, store: ArtifactStore) -> None:
     """Download a completed original/retrain, verify its checksum, install it in ``ws``."""
     kind, width, sparsity = key_of(trial)
     artifact_id = trial.user_attrs.get("artifact_id")

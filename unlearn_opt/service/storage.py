@@ -13,7 +13,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO, Protocol
 
 import optuna
 import sqlalchemy
@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from unlearn_opt.errors import UserError
+from unlearn_opt.service import optuna_adapter
 from unlearn_opt.service.outage import retrying
 
 ENV_STORAGE = "UNLEARN_OPT_STORAGE"
@@ -96,9 +97,11 @@ def _cannot_create(path: Path) -> str | None:
 
 
 def check_reachable(url: str, *, create: bool) -> None:
-    """Connect once; a clear UserError (masked URL, the server's reason) if that fails. An SQLite
-    file that does not exist is an error unless ``create``; then only its folder is checked
+    """Check the installed Optuna, then connect once; a clear UserError (masked URL, the server's
+    reason) if that fails or if the database holds Optuna tables of another schema revision. An
+    SQLite file that does not exist is an error unless ``create``; then only its folder is checked
     (nothing is written here: ``open_storage(create=True)`` makes it)."""
+    optuna_adapter.check_optuna()
     path = _sqlite_path(url) if is_sqlite(url) else None
     if path is not None:
         if not path.exists():
@@ -109,12 +112,19 @@ def check_reachable(url: str, *, create: bool) -> None:
                 raise UserError(f"storage {mask_url(url)}: cannot create the database file ({problem})")
             return
         _prepare_sqlite(url, path)
+        engine = sqlalchemy.create_engine(url, connect_args={"timeout": 60})
+        try:
+            with engine.connect() as conn:
+                _check_schema(url, conn)
+        finally:
+            engine.dispose()
         return
     engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 10})
     try:
         for attempt in range(ANSWERED_RETRIES + 1):
             try:
-                with engine.connect():
+                with engine.connect() as conn:
+                    _check_schema(url, conn)
                     return
             except SQLAlchemyError as exc:
                 if attempt == ANSWERED_RETRIES or not _dropped(exc):
@@ -124,11 +134,18 @@ def check_reachable(url: str, *, create: bool) -> None:
         engine.dispose()
 
 
+def _check_schema(url: str, conn: sqlalchemy.Connection) -> None:
+    try:
+        optuna_adapter.check_schema(conn)
+    except UserError as exc:
+        raise UserError(f"storage {mask_url(url)}: {exc}") from None
+
+
 def _dropped(exc: SQLAlchemyError) -> bool:
     """The server answered, then dropped the connection or said it is starting up (SQLSTATE class
     57, operator intervention): worth another try. A refused connection, an unknown host, a wrong
     password or a missing database is not."""
-    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", "") or "")
     return sqlstate.startswith("57") or "closed the connection unexpectedly" in str(exc)
 
 
@@ -162,7 +179,9 @@ def heartbeat_settings() -> tuple[int, int]:
 
 
 def open_storage(url: str | None, *, create: bool = False) -> RDBStorage:
-    """An RDBStorage with heartbeats; stale trials are failed and their parameters retried."""
+    """An RDBStorage with heartbeats; stale trials are failed and their parameters retried.
+    Another Optuna than the supported one, or a database of another schema revision, is refused
+    (``check_reachable``) before anything is written."""
     url = resolve_url(url)
     check_reachable(url, create=create)
     path = _sqlite_path(url) if is_sqlite(url) else None
@@ -197,6 +216,16 @@ def open_storage(url: str | None, *, create: bool = False) -> RDBStorage:
         raise UserError(f"storage {mask_url(url)}: {_one_line(exc)}") from None
 
 
+class ArtifactStore(Protocol):
+    """What Optuna's ``upload_artifact``/``download_artifact`` need of an artifact store."""
+
+    def open_reader(self, artifact_id: str) -> BinaryIO: ...
+
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None: ...
+
+    def remove(self, artifact_id: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class ArtifactLocation:
     """Where checkpoints go: a folder, or ``s3://bucket/prefix``."""
@@ -224,7 +253,7 @@ class ArtifactLocation:
         if problem:
             raise UserError(f"artifacts: cannot create the folder {path} ({problem})")
 
-    def open(self) -> optuna.artifacts._protocol.ArtifactStore:
+    def open(self) -> ArtifactStore:
         if self.spec.startswith("s3://"):
             from optuna.artifacts import Boto3ArtifactStore
 
@@ -246,7 +275,7 @@ class _Prefixed:
     """An artifact store whose keys live under ``prefix/`` (``s3://bucket/prefix``); the artifact
     ids recorded in the database stay plain."""
 
-    def __init__(self, store: Any, prefix: str) -> None:
+    def __init__(self, store: ArtifactStore, prefix: str) -> None:
         self.store, self.prefix = store, prefix
 
     def open_reader(self, artifact_id: str) -> BinaryIO:

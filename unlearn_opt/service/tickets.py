@@ -13,7 +13,8 @@ that another worker fails and retries) and the caller's user attributes.
 A trial's end is one transaction too (``complete``): its metrics, its values and the state.
 Through Optuna's API a trial costs about 45 statements and 13 transactions on a server
 database (each ``get_trial`` is six queries, and ``tell`` reads the trial twice); this module's
-way costs about 24 and 6 (``bench/storage_scaling.py``).
+way costs about 24 and 6 (``bench/storage_scaling.py``). The statements themselves are in
+``optuna_adapter``, the one module that touches Optuna's tables and internals.
 """
 
 from __future__ import annotations
@@ -23,34 +24,17 @@ import math
 import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 import optuna
 import sqlalchemy
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
-from optuna.storages._rdb.models import TrialHeartbeatModel, TrialModel, TrialValueModel
+from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from unlearn_opt.service.attrs import lock_unfinished, rdb_backend, write_attrs
+from unlearn_opt.service import optuna_adapter as rdb
 
 SAME_PARAMS_RETRIES = 2  # a failed trial is retried with its parameters this many times
-
-
-def _move(storage: object, trial_id: int, *, old: TrialState, new: TrialState) -> bool:
-    """``UPDATE trials SET state = new WHERE trial_id = :id AND state = old``: True if this
-    process made the change (exactly one process can)."""
-    t = TrialModel.__table__
-    now = datetime.now()
-    values: dict[str, object] = {"state": new}
-    if new == TrialState.RUNNING:
-        values["datetime_start"] = now
-    if new.is_finished():
-        values["datetime_complete"] = now
-    stmt = sqlalchemy.update(t).where(t.c.trial_id == trial_id, t.c.state == old).values(**values)
-    with rdb_backend(storage).engine.begin() as conn:
-        return conn.execute(stmt).rowcount == 1
 
 
 def pop(study: optuna.Study, trial_id: int, *, user_attrs: Mapping[str, Any] | None = None, n_trials: int | None = None) -> bool:
@@ -59,95 +43,35 @@ def pop(study: optuna.Study, trial_id: int, *, user_attrs: Mapping[str, Any] | N
     a ticket that is one too many (COMPLETE trials and the active tickets numbered below it
     already make ``n_trials``: left over by two processes repairing at once) is closed instead,
     as PRUNED with ``surplus = True``, and False is returned."""
-    storage = study._storage
-    t = TrialModel.__table__
-    move = (
-        sqlalchemy.update(t)
-        .where(t.c.trial_id == trial_id, t.c.state == TrialState.WAITING)
-        .values(state=TrialState.RUNNING, datetime_start=datetime.now())
-    )  # (no RETURNING: SQLite has it only from 3.35)
-    with rdb_backend(storage).engine.begin() as conn:
-        if conn.execute(move).rowcount != 1:
+    beats = rdb.heartbeat_interval(study) is not None
+    with rdb.transaction(study) as conn:  # (no RETURNING: SQLite has it only from 3.35)
+        if not rdb.move_state(conn, trial_id, old=TrialState.WAITING, new=TrialState.RUNNING):
             return False
-        number = conn.execute(sqlalchemy.select(t.c.number).where(t.c.trial_id == trial_id)).scalar_one()
-        if n_trials is not None and _ahead(conn, study._study_id, number) >= n_trials:
+        number = rdb.trial_number(conn, trial_id)
+        if n_trials is not None and rdb.count_ahead(conn, rdb.study_id(study), number) >= n_trials:
             _close_surplus(conn, trial_id)
             return False
-        if isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage):
-            beats = TrialHeartbeatModel.__table__
-            conn.execute(sqlalchemy.delete(beats).where(beats.c.trial_id == trial_id))
-            conn.execute(sqlalchemy.insert(beats).values(trial_id=trial_id))  # heartbeat: the server's now
-        write_attrs(conn, trial_id, user_attrs or {})
-    _cache_trial(storage, study._study_id, trial_id, number)
-    # As Study.ask() does: the samplers' cached view of the study is read afresh once per trial.
-    study._thread_local.cached_all_trials = None
+        if beats:
+            rdb.record_first_heartbeat(conn, trial_id)
+        rdb.write_user_attrs(conn, trial_id, user_attrs or {})
+    rdb.cache_popped(study, trial_id, number)
     return True
 
 
 def _close_surplus(conn: sqlalchemy.Connection, trial_id: int) -> bool:
     """RUNNING → PRUNED with ``surplus = True``, in the caller's transaction; False (nothing
     written) if the trial was no longer RUNNING."""
-    t = TrialModel.__table__
-    moved = conn.execute(
-        sqlalchemy.update(t)
-        .where(t.c.trial_id == trial_id, t.c.state == TrialState.RUNNING)
-        .values(state=TrialState.PRUNED, datetime_complete=datetime.now())
-    )
-    if moved.rowcount != 1:
+    if not rdb.move_state(conn, trial_id, old=TrialState.RUNNING, new=TrialState.PRUNED):
         return False
-    write_attrs(conn, trial_id, {"surplus": True})
+    rdb.write_user_attrs(conn, trial_id, {"surplus": True})
     return True
 
 
-def close_surplus(storage: object, trial_id: int) -> bool:
+def close_surplus(storage: optuna.Study | BaseStorage, trial_id: int) -> bool:
     """Close a popped ticket that turned out not to be needed: PRUNED with ``surplus = True``
     (PRUNED trials do not count), in one transaction."""
-    with rdb_backend(storage).engine.begin() as conn:
+    with rdb.transaction(storage) as conn:
         return _close_surplus(conn, trial_id)
-
-
-def _ahead(conn: sqlalchemy.Connection, study_id: int, number: int) -> int:
-    """COMPLETE trials of the study, and its RUNNING or WAITING trials numbered below ``number``."""
-    t = TrialModel.__table__
-    query = sqlalchemy.select(sqlalchemy.func.count()).where(
-        t.c.study_id == study_id,
-        sqlalchemy.or_(
-            t.c.state == TrialState.COMPLETE,
-            sqlalchemy.and_(t.c.state.in_([TrialState.RUNNING, TrialState.WAITING]), t.c.number < number),
-        ),
-    )
-    return int(conn.execute(query).scalar_one())
-
-
-def _cache_trial(storage: object, study_id: int, trial_id: int, number: int) -> None:
-    """Optuna's storage cache must know a trial before parameters are set on it (``ask()`` gets
-    this by reading every unfinished trial of the study, all the WAITING tickets included, which
-    costs milliseconds per hundred tickets). Here the popped trial is registered as an unfinished
-    placeholder, without a query: the cache reads it from the database whenever it is asked for
-    it, and replaces it when it next reads the study."""
-    add = getattr(storage, "_add_trials_to_cache", None)
-    studies = getattr(storage, "_studies", None)
-    lock = getattr(storage, "_lock", None)
-    if add is None or studies is None or lock is None or study_id not in studies:  # another Optuna: the slow, public way
-        storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))  # type: ignore[attr-defined]
-        return
-    placeholder = FrozenTrial(
-        number=number,
-        state=TrialState.RUNNING,
-        value=None,
-        values=None,
-        datetime_start=None,
-        datetime_complete=None,
-        params={},
-        distributions={},
-        user_attrs={},
-        system_attrs={},
-        intermediate_values={},
-        trial_id=trial_id,
-    )
-    with lock:
-        add(study_id, [placeholder])
-        studies[study_id].unfinished_trial_ids.add(trial_id)
 
 
 def complete(study: optuna.Study, trial: optuna.Trial, values: Sequence[float], *, user_attrs: Mapping[str, Any]) -> None:
@@ -158,6 +82,7 @@ def complete(study: optuna.Study, trial: optuna.Trial, values: Sequence[float], 
     floats = [float(v) for v in values]
     if len(floats) != len(study.directions) or any(math.isnan(v) for v in floats):
         raise ValueError(f"trial {trial.number}: cannot complete with values {floats} ({len(study.directions)} objectives)")
+    tid = rdb.trial_id(trial)
     frozen = FrozenTrial(
         number=trial.number,
         state=TrialState.RUNNING,
@@ -170,34 +95,24 @@ def complete(study: optuna.Study, trial: optuna.Trial, values: Sequence[float], 
         user_attrs={**trial.user_attrs, **user_attrs},
         system_attrs={},
         intermediate_values={},
-        trial_id=trial._trial_id,
+        trial_id=tid,
     )
     study.sampler.after_trial(study, frozen, TrialState.COMPLETE, floats)
-    t, v = TrialModel.__table__, TrialValueModel.__table__
-    rows = []
-    for objective, value in enumerate(floats):
-        stored, kind = TrialValueModel.value_to_stored_repr(value)
-        rows.append({"trial_id": trial._trial_id, "objective": objective, "value": stored, "value_type": kind})
-    with rdb_backend(study._storage).engine.begin() as conn:
-        lock_unfinished(conn, trial._trial_id)
-        write_attrs(conn, trial._trial_id, user_attrs)
-        conn.execute(sqlalchemy.delete(v).where(v.c.trial_id == trial._trial_id))
-        conn.execute(sqlalchemy.insert(v), rows)
-        done = conn.execute(
-            sqlalchemy.update(t)
-            .where(t.c.trial_id == trial._trial_id, t.c.state == TrialState.RUNNING)
-            .values(state=TrialState.COMPLETE, datetime_complete=datetime.now())
-        )
-        if done.rowcount != 1:  # WAITING: never popped by this process
+    with rdb.transaction(study) as conn:
+        rdb.lock_unfinished(conn, tid)
+        rdb.write_user_attrs(conn, tid, user_attrs)
+        rdb.write_values(conn, tid, floats)
+        if not rdb.move_state(conn, tid, old=TrialState.RUNNING, new=TrialState.COMPLETE):  # WAITING: never popped here
             raise UpdateFinishedTrialError(f"Trial#{trial.number} is not RUNNING and can not be completed.")
 
 
-def finish(storage: object, trial_id: int, state: TrialState) -> bool:
+def finish(storage: optuna.Study | BaseStorage, trial_id: int, state: TrialState) -> bool:
     """Move a RUNNING trial to FAIL or PRUNED; False if it was no longer RUNNING (another worker
     failed it as stale meanwhile, and that worker queued its retry)."""
     if not state.is_finished() or state == TrialState.COMPLETE:
         raise ValueError(f"finish() is for FAIL or PRUNED, not {state.name}")
-    return _move(storage, trial_id, old=TrialState.RUNNING, new=state)
+    with rdb.transaction(storage) as conn:
+        return rdb.move_state(conn, trial_id, old=TrialState.RUNNING, new=state)
 
 
 def fail_and_requeue(study: optuna.Study, trial_id: int, error: str, *, params: dict[str, Any], count_retry: bool = True) -> bool:
@@ -206,7 +121,7 @@ def fail_and_requeue(study: optuna.Study, trial_id: int, error: str, *, params: 
     nothing) if the trial was no longer RUNNING: another worker failed it as stale first, and its
     heartbeat callback queued the retry. A process killed between the two steps leaves a lost
     ticket, which the next worker's repair re-queues (never a surplus one)."""
-    storage = study._storage
+    storage = rdb.storage_of(study)
     frozen = storage.get_trial(trial_id)
     if frozen.state != TrialState.RUNNING:
         return False
@@ -232,7 +147,7 @@ def release_workers(studies: Iterable[optuna.Study], worker_ids: Collection[str]
     for study in studies:
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if t.user_attrs.get("worker") in worker_ids:
-                released += fail_and_requeue(study, t._trial_id, error, params=t.params, count_retry=False)
+                released += fail_and_requeue(study, rdb.trial_id(t), error, params=t.params, count_retry=False)
     return released
 
 
@@ -240,25 +155,20 @@ def fail_stale(study: optuna.Study) -> int:
     """``optuna.storages.fail_stale_trials`` with an atomic state change: each stale trial is
     failed, and its retry queued by the heartbeat callback, by exactly one process (Optuna's
     version can fail a trial twice on SQLite and queue two retries). Returns how many."""
-    storage = study._storage
-    if not (isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage)):
+    if rdb.heartbeat_interval(study) is None:
         return 0
-    failed = [
-        trial_id
-        for trial_id in storage._get_stale_trial_ids(study._study_id)
-        if _move(storage, trial_id, old=TrialState.RUNNING, new=TrialState.FAIL)
-    ]
-    callback = storage.get_heartbeat_stale_trial_callback()
+    failed = [trial_id for trial_id in rdb.stale_trial_ids(study) if finish(study, trial_id, TrialState.FAIL)]
+    callback = rdb.backend(study).get_heartbeat_stale_trial_callback()
     for trial_id in failed:
         if callback is not None:
-            callback(study, copy.deepcopy(storage.get_trial(trial_id)))
+            callback(study, copy.deepcopy(rdb.storage_of(study).get_trial(trial_id)))
     return len(failed)
 
 
 class Heartbeat:
     """Records the trial's heartbeat every ``interval`` seconds in a daemon thread."""
 
-    def __init__(self, storage: BaseHeartbeat, trial_id: int, interval: float) -> None:
+    def __init__(self, storage: RDBStorage, trial_id: int, interval: float) -> None:
         self.storage, self.trial_id, self.interval = storage, trial_id, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{trial_id}")
@@ -282,10 +192,9 @@ class Heartbeat:
 @contextmanager
 def heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
     """Heartbeats for a trial that ``pop`` has just given this process."""
-    storage = study._storage
-    if isinstance(storage, BaseHeartbeat) and is_heartbeat_enabled(storage):
-        interval = storage.get_heartbeat_interval()
-        with Heartbeat(storage, trial_id, float(interval or 10)):
-            yield
-    else:
+    interval = rdb.heartbeat_interval(study)
+    if interval is None:
+        yield
+        return
+    with Heartbeat(rdb.backend(study), trial_id, float(interval or 10)):
         yield

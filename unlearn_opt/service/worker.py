@@ -30,7 +30,7 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.distributions import IntDistribution
+from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
@@ -38,11 +38,13 @@ from optuna.trial import FrozenTrial
 from unlearn_opt.engine.runtime import resolve_device
 from unlearn_opt.engine.workspace import Workspace
 from unlearn_opt.errors import UserError
+from unlearn_opt.goals import get_goal
 from unlearn_opt.methods import distributions, resolved_space
+from unlearn_opt.service import optuna_adapter as rdb
 from unlearn_opt.service import tickets
 from unlearn_opt.service.board import StudyBoard, Ticket, read_board
 from unlearn_opt.service.experiment import Experiment, ensure_tickets, load_experiment
-from unlearn_opt.service.naming import OBJECTIVES, StudyKey
+from unlearn_opt.service.naming import StudyKey
 from unlearn_opt.service.originals import (
     CheckpointError,
     OriginalsView,
@@ -221,10 +223,10 @@ class Worker:
 
     def states(self) -> list[StudyState]:
         """Every tuning study's board, from one query that also reads the originals study's board."""
-        ids = [st._study_id for st in (*self.studies.values(), self.originals)]
+        ids = [rdb.study_id(st) for st in (*self.studies.values(), self.originals)]
         boards = read_board(self.storage, ids)
-        self._originals_board = boards[self.originals._study_id]
-        return [StudyState(key, study, boards[study._study_id]) for key, study in self.studies.items()]
+        self._originals_board = boards[rdb.study_id(self.originals)]
+        return [StudyState(key, study, boards[rdb.study_id(study)]) for key, study in self.studies.items()]
 
     def originals_view(self) -> OriginalsView:
         """The originals study, read again only when its board (states, tickets) has changed since
@@ -254,9 +256,9 @@ class Worker:
             self._close_leftovers(states, view)
             return False
         needed = {s.key.width for s in states if s.board.complete < n}
-        for ticket in view.claimable():  # first the originals that tuning studies wait for
-            kind, width, _ = key_of(ticket)
-            if kind == "original" and width in needed and self._train_model(ticket):
+        for model_ticket in view.claimable():  # first the originals that tuning studies wait for
+            kind, width, _ = key_of(model_ticket)
+            if kind == "original" and width in needed and self._train_model(model_ticket):
                 return True
         ready = [s for s in states if s.board.waiting and view.ready("original", s.key.width, s.key.sparsity)]
         for st in sorted(ready, key=lambda s: ((s.board.complete + s.board.active) / n, s.board.complete, s.key)):
@@ -264,8 +266,8 @@ class Worker:
                 if tickets.pop(st.study, ticket.trial_id, user_attrs=self._trial_attrs(st.key), n_trials=n):
                     self._run_ticket(st, ticket, view)
                     return True
-        for ticket in view.claimable():
-            if self._train_model(ticket):
+        for model_ticket in view.claimable():
+            if self._train_model(model_ticket):
                 return True
         if self._repair(states, view):
             return True
@@ -296,7 +298,7 @@ class Worker:
         """Tickets left over by a race (a stale trial re-queued while its worker also re-queued
         it) once everything is done: popped and closed as PRUNED with ``surplus = True``."""
         leftovers = [(st.study, t.trial_id) for st in states for t in st.board.waiting]
-        leftovers += [(self.originals, t._trial_id) for t in OriginalsView.read(self.originals).waiting]
+        leftovers += [(self.originals, rdb.trial_id(t)) for t in OriginalsView.read(self.originals).waiting]
         for study, trial_id in leftovers:
             if tickets.pop(study, trial_id):
                 tickets.close_surplus(self.storage, trial_id)
@@ -304,19 +306,20 @@ class Worker:
     # ------------------------------------------------------------ originals
 
     def _train_model(self, ticket: FrozenTrial) -> bool:
-        if not tickets.pop(self.originals, ticket._trial_id, user_attrs={"worker": self.id}):
+        trial_id = rdb.trial_id(ticket)
+        if not tickets.pop(self.originals, trial_id, user_attrs={"worker": self.id}):
             return False
         key = key_of(ticket)
         kind, width, sparsity = key
-        if is_duplicate(self.originals, ticket._trial_id):
-            tickets.close_surplus(self.storage, ticket._trial_id)
+        if is_duplicate(self.originals, trial_id):
+            tickets.close_surplus(self.storage, trial_id)
             self._forget_view()
             return True
-        trial = optuna.Trial(self.originals, ticket._trial_id)
+        trial = rdb.popped_trial(self.originals, trial_id)
         label = f"{kind} w={width:g}" + (f" s={sparsity:g}" if sparsity else "")
         self._say(f"training {label} on {self.dev}")
         try:
-            with tickets.heartbeat(self.originals, ticket._trial_id):
+            with tickets.heartbeat(self.originals, trial_id):
                 with self.interruptible():
                     if sparsity > 0:
                         self._ensure_original(width, 0.0, OriginalsView.read(self.originals))
@@ -364,8 +367,10 @@ class Worker:
         for name, dist in distributions(key.method, self.spec).items():
             if isinstance(dist, IntDistribution):
                 params[name] = trial.suggest_int(name, dist.low, dist.high, log=dist.log)
-            else:
+            elif isinstance(dist, FloatDistribution):
                 params[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+            else:
+                raise TypeError(f"{key.method}.{name}: cannot sample a {type(dist).__name__}")
         return params
 
     def _trial_attrs(self, key: StudyKey) -> dict[str, Any]:
@@ -377,19 +382,19 @@ class Worker:
     def _run_ticket(self, st: StudyState, ticket: Ticket, view: OriginalsView) -> None:
         study, key = st.study, st.key
         name = self.exp.studies[key]
-        trial = optuna.Trial(study, ticket.trial_id)
+        trial = rdb.popped_trial(study, ticket.trial_id)
         params: dict[str, Any] = {}
         try:
             with tickets.heartbeat(study, ticket.trial_id):
                 params = self._suggest(trial, key)
                 with self.interruptible():
                     self._ensure_original(key.width, key.sparsity, view)
-                    metrics = self.ws.run_trial(
+                    result = self.ws.run_trial(
                         width=key.width, sparsity=key.sparsity, method=key.method, goal=key.goal, params=params
                     )
-            values = [metrics["objective_1"], metrics["objective_2"]]
-            attrs = {k: v for k, v in metrics.items() if not k.startswith("objective_")}
-            retrying(lambda: tickets.complete(study, trial, values, user_attrs=attrs), sleep=self._interruptible_sleep)
+            retrying(
+                lambda: tickets.complete(study, trial, result.values, user_attrs=result.metrics), sleep=self._interruptible_sleep
+            )
         except Interrupted:
             self._fail(study, trial, "interrupted", requeue=params, count_retry=False)
             raise
@@ -405,16 +410,17 @@ class Worker:
             return
         self._failures_in_a_row = 0
         self.trials_done += 1
+        first, second = get_goal(key.goal).metric_names
         self._say(
-            f"{name} trial {ticket.number}: {OBJECTIVES[key.goal][0][0]}={metrics['objective_1']:.4f} "
-            f"val_error={metrics['objective_2']:.4f} ({metrics['unlearn_seconds']:.1f} s unlearning)"
+            f"{name} trial {ticket.number}: {first}={result.values[0]:.4f} "
+            f"{second}={result.values[1]:.4f} ({result.metrics['unlearn_seconds']:.1f} s unlearning)"
         )
 
     def _fail(
         self, study: optuna.Study, trial: optuna.Trial, error: str, *, requeue: dict[str, Any], count_retry: bool = True
     ) -> None:
         """FAIL with the error recorded, and a replacement ticket (see ``tickets.fail_and_requeue``)."""
-        tickets.fail_and_requeue(study, trial._trial_id, error, params=requeue, count_retry=count_retry)
+        tickets.fail_and_requeue(study, rdb.trial_id(trial), error, params=requeue, count_retry=count_retry)
         self._forget_view()
 
     def _count_failure(self, exc: BaseException) -> None:
@@ -430,22 +436,3 @@ def _first_line(exc: BaseException) -> str:
     cause = exc.__cause__ or exc
     text = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {text[0]}" if text else type(cause).__name__
-
-
-def run_worker(
-    *,
-    storage: RDBStorage,
-    experiment: str,
-    artifacts: ArtifactLocation,
-    device: str = "auto",
-    max_trials: int | None = None,
-    announce: Callable[[str], None] | None = None,
-) -> int:
-    """Run a worker until the experiment is done; ``announce`` gets its start line."""
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    worker = retrying(
-        lambda: Worker(storage=storage, experiment=experiment, artifacts=artifacts, device=device, max_trials=max_trials)
-    )
-    if announce is not None:
-        announce(worker.describe())
-    return worker.run()
