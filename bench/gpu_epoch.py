@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench.common import cifar_shaped, device_of, emitted, parser, peak_memory_gib, reset_peak_memory, stamp, sync
 from unlearn_opt.data import DeviceBatches
-from unlearn_opt.engine.runtime import autocast, make_sgd, prepare_input, prepare_model
+from unlearn_opt.engine.runtime import autocast, make_optimizer, prepare_input, prepare_model
 from unlearn_opt.engine.training import train
 from unlearn_opt.models import build_model
 from unlearn_opt.spec import OriginalSpec
@@ -50,7 +50,7 @@ def peak_tflops(device: torch.device) -> float | None:
 
 def compile_steps(model: torch.nn.Module, batches: DeviceBatches, device: torch.device, steps: int = 2) -> float:
     """Seconds of the first ``steps`` training steps of a compiled model (the compilation)."""
-    opt = make_sgd(model, lr=0.0)
+    opt = make_optimizer(model, lr=0.0)
     start = time.perf_counter()
     for i, (x, y) in enumerate(batches):
         with autocast(device):

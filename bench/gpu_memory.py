@@ -65,7 +65,7 @@ def run(
         reset_peak_memory(dev)
         start = time.perf_counter()
         try:
-            metrics = ws.run_trial(width=width, sparsity=0.0, method=method, goal="privacy", params=short_params(method))
+            metrics = ws.run_trial(width=width, sparsity=0.0, method=method, goal="privacy", params=short_params(method)).metrics
         except Exception as exc:  # noqa: BLE001 - one method's failure is reported, the rest still run
             result["methods"][method] = {"error": f"{type(exc).__name__}: {exc}"}
             stamp(f"{method}: {result['methods'][method]['error']}")
@@ -91,15 +91,13 @@ def svc_seconds(ws: Workspace, width: float) -> float:
     """Seconds of one mia_efficacy at the default size (CPU work in every trial's evaluation)."""
     from unlearn_opt.data.loader import iterate_eval
     from unlearn_opt.metrics.mia import mia_efficacy
-    from unlearn_opt.metrics.predictions import logits_of, true_class_confidence
+    from unlearn_opt.metrics.predictions import label_confidence, logits_of
 
     model, _ = ws.original(width)
     s, d = ws.sets, ws.data
 
     def confidence(split: str, idx: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return true_class_confidence(
-            logits_of(model, iterate_eval(d, split=split, indices=idx, batch_size=1024), ws.device), labels
-        )
+        return label_confidence(logits_of(model, iterate_eval(d, split=split, indices=idx, batch_size=1024), ws.device), labels)
 
     retain = confidence("train", s.retain, s.retain_labels)
     test = confidence("test", s.test, s.test_labels)

@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import sqlalchemy
 
@@ -42,7 +43,7 @@ class TrivialWorker(Worker):
     """The real worker loop with the engine replaced (originals complete instantly)."""
 
     @property
-    def ws(self) -> Any:  # type: ignore[override]
+    def ws(self) -> Any:
         return _TrivialWorkspace()
 
     def _ensure_original(self, *_: Any) -> None:
@@ -85,9 +86,7 @@ def _create(url: str, artifacts: str, n_trials: int, studies: int = 1) -> None:
             "sampler": {"name": "random"},
         }
     )
-    splits = make_splits(
-        y_train=[i % 10 for i in range(200)], y_test=[i % 10 for i in range(100)], num_classes=10, seed=0, forget_size=10
-    )
+    splits = make_splits(y_train=np.arange(200) % 10, y_test=np.arange(100) % 10, num_classes=10, seed=0, forget_size=10)
     create_experiment(spec, storage=open_storage(url, create=True), splits=splits, artifacts=ArtifactLocation(artifacts))
 
 
