@@ -256,7 +256,7 @@ def test_mnist1d_table_round_trips_and_leaves_other_digests_alone() -> None:
         ({"mnist1d": {"length": 40}}, "mnist1d.length: unknown key"),
         (
             {"architecture": "resnet18"},
-            "architecture: 'resnet18' takes images (C, H, W) but dataset 'mnist1d' holds 1-D signals (C, L) (use one of: cnn1d, mlp)",
+            "architecture: 'resnet18' takes images (C, H, W) but dataset 'mnist1d' holds 1-D signals (C, L) (use one of: cnn1d, mlp, transformer)",
         ),
         ({"architecture": "cnn"}, "architecture: 'cnn' takes images (C, H, W) but dataset 'mnist1d' holds 1-D signals"),
         (
@@ -342,7 +342,7 @@ def test_cli_refuses_cnn1d_on_images(tmp_path: Path) -> None:
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.strip() == (
         f"error: spec {spec}: architecture: 'cnn1d' takes 1-D signals (C, L) but dataset 'digits' holds "
-        "images (C, H, W) (use one of: resnet18, resnet50, allcnn, cnn, mlp)"
+        "images (C, H, W) (use one of: resnet18, resnet50, allcnn, cnn, mlp, transformer)"
     )
 
 

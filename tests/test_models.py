@@ -18,6 +18,8 @@ FAMILIES = [
     ("mlp", (1, 8, 8)),
     ("cnn1d", (1, 40)),
     ("mlp", (1, 40)),
+    ("transformer", (1, 40)),
+    ("transformer", (3, 32, 32)),
 ]
 
 

@@ -34,10 +34,12 @@ from unlearn_opt.methods.registry import METHOD_NAMES, Param, get_method
 
 DATASETS = ("digits", "mnist1d", "cifar10", "cifar100", "tinyimagenet", "imagefolder", "synthetic")
 ON_DISK_DATASETS = ("cifar10", "cifar100", "tinyimagenet", "imagefolder")
-ARCHITECTURES = ("resnet18", "resnet50", "allcnn", "cnn", "cnn1d", "mlp")
+ARCHITECTURES = ("resnet18", "resnet50", "allcnn", "cnn", "cnn1d", "mlp", "transformer")
 # Spatial dimensions of the examples: 2 = images (C, H, W), 1 = signals (C, L); None = any shape.
 DATASET_SPATIAL_DIMS: dict[str, int] = {d: 1 if d == "mnist1d" else 2 for d in DATASETS}
-ARCHITECTURE_SPATIAL_DIMS: dict[str, int | None] = {a: {"cnn1d": 1, "mlp": None}.get(a, 2) for a in ARCHITECTURES}
+ARCHITECTURE_SPATIAL_DIMS: dict[str, int | None] = {
+    a: {"cnn1d": 1, "mlp": None, "transformer": None}.get(a, 2) for a in ARCHITECTURES
+}
 EXAMPLE_KINDS = {1: "1-D signals (C, L)", 2: "images (C, H, W)"}
 METHODS = METHOD_NAMES  # declared in unlearn_opt.methods.registry
 GOALS = GOAL_NAMES

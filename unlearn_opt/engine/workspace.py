@@ -21,7 +21,7 @@ from unlearn_opt.engine.training import train
 from unlearn_opt.goals import get_goal
 from unlearn_opt.methods import FORGET_BATCH, RETAIN_BATCH, complete_params, get_method
 from unlearn_opt.methods.base import UnlearnInputs
-from unlearn_opt.methods.prune import conv_weights, global_magnitude_prune
+from unlearn_opt.methods.prune import global_magnitude_prune, masks_of
 from unlearn_opt.metrics import EvalSets, evaluate
 from unlearn_opt.metrics.decision_regions import RegionScores, region_scores
 from unlearn_opt.models import build_model, count_parameters
@@ -90,11 +90,6 @@ def state_to_bytes(model: nn.Module) -> bytes:
 def state_from_bytes(blob: bytes) -> dict[str, torch.Tensor]:
     """A state dict from :func:`state_to_bytes` output (``weights_only=True``: tensors only)."""
     return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
-
-
-def masks_of(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Masks of a pruned model: 1 where a conv weight is non-zero."""
-    return {f"{name}.weight" if name else "weight": (m.weight != 0).to(m.weight.dtype) for name, m in conv_weights(model)}
 
 
 class Workspace:

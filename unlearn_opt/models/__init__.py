@@ -12,6 +12,7 @@ from unlearn_opt.models.cnn1d import CNN1D
 from unlearn_opt.models.common import count_parameters, scaled
 from unlearn_opt.models.resnet import resnet18, resnet50
 from unlearn_opt.models.small import MLP, SmallCNN
+from unlearn_opt.models.transformer import PatchTransformer
 from unlearn_opt.spec import ARCHITECTURE_SPATIAL_DIMS, ARCHITECTURES, EXAMPLE_KINDS
 
 
@@ -38,6 +39,8 @@ def build_model(architecture: str, *, width: float, num_classes: int, input_shap
         return SmallCNN(width=width, num_classes=num_classes, in_channels=channels, image_hw=(shape[1], shape[2]))
     if architecture == "cnn1d":
         return CNN1D(width=width, num_classes=num_classes, in_channels=channels, length=shape[1])
+    if architecture == "transformer":
+        return PatchTransformer(width=width, num_classes=num_classes, input_shape=shape)
     return MLP(width=width, num_classes=num_classes, input_shape=shape)
 
 
