@@ -85,6 +85,9 @@ def test_debug_shows_the_traceback(clean_env: None, monkeypatch: pytest.MonkeyPa
     assert exit_code(["--debug", "list"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and 'raise RuntimeError("boom")' in err
+    monkeypatch.setenv(DEBUG_ENV, "")
+    assert exit_code(["list", "--debug"]) == 1  # after the command, as Optuna users also type it
+    assert "Traceback" in capsys.readouterr().err
 
 
 def test_library_warnings_stay_out_of_the_output(

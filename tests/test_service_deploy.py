@@ -136,6 +136,23 @@ def test_dockerfile_installs_dependencies_before_the_source_as_a_non_root_user()
     assert any(d.startswith("boto3") for d in pyproject["project"]["optional-dependencies"]["s3"])
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="the image's Python has tomllib")
+def test_dockerfile_dependency_step_lists_every_dependency(tmp_path: Path) -> None:
+    """The dependency layer's shell line, run here up to its pip install: it lists exactly the
+    project's dependencies and the s3 extra."""
+    (step,) = [args for op, args in dockerfile_steps() if op == "RUN" and "pip install -r" in args]
+    listing = step.split("&& pip install", 1)[0].replace("/tmp/requirements.txt", str(tmp_path / "req.txt"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "python").symlink_to(sys.executable)
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}"}
+    subprocess.run(["sh", "-c", listing], cwd=tmp_path, env=env, check=True, timeout=60)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["s3"]
+    assert (tmp_path / "req.txt").read_text().splitlines() == wanted
+
+
 def compose_default(value: str) -> str:
     """``${NAME:-default}`` → default."""
     m = VAR.fullmatch(value)

@@ -58,12 +58,22 @@ for command in (
     cli.add_command(command)
 
 
+def debug_first(argv: list[str]) -> list[str]:
+    """``--debug`` may come after the command too (``unlearn-opt status X --debug``): it is moved
+    before it, where the group takes it. Nothing after ``--`` is touched."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    if "--debug" not in argv[:end]:
+        return argv
+    return ["--debug", *(a for a in argv[:end] if a != "--debug"), *argv[end:]]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line and exit code 2; any other error one line
     and exit code 1 (with --debug or $UNLEARN_OPT_DEBUG, its traceback first)."""
     quiet_library_warnings()
     try:
-        code = cli.main(args=argv, prog_name="unlearn-opt", standalone_mode=False)
+        args = debug_first(sys.argv[1:] if argv is None else list(argv))
+        code = cli.main(args=args, prog_name="unlearn-opt", standalone_mode=False)
         if isinstance(code, int) and code:  # a command ended with click.exceptions.Exit(code)
             sys.exit(code)
     except UserError as exc:
