@@ -136,6 +136,16 @@ def test_dockerfile_installs_dependencies_before_the_source_as_a_non_root_user()
     assert any(d.startswith("boto3") for d in pyproject["project"]["optional-dependencies"]["s3"])
 
 
+def test_docker_context_is_only_what_the_image_copies() -> None:
+    """.dockerignore keeps the virtual environment, storage, reports and .env out of the build
+    context, and lets in every path the Dockerfile copies."""
+    lines = [ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert lines[0] == "*"
+    allowed = {ln[1:].rstrip("/") for ln in lines if ln.startswith("!")}
+    copied = {src.rstrip("/") for op, args in dockerfile_steps() if op == "COPY" for src in args.split()[:-1]}
+    assert copied == allowed
+
+
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="the image's Python has tomllib")
 def test_dockerfile_dependency_step_lists_every_dependency(tmp_path: Path) -> None:
     """The dependency layer's shell line, run here up to its pip install: it lists exactly the
