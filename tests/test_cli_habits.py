@@ -187,7 +187,7 @@ def test_list_and_delete(clean_env: None, tmp_path: Path, storage_url: str) -> N
     assert [e["experiment"] for e in listed["experiments"]] == ["other", "tiny"]
     assert tiny == {**tiny, "studies": 4, "complete": 0, "total": 12, "models_done": 0, "models_total": 4, "done": False}
     table = invoke("list", "--storage", storage_url).output
-    assert "tiny" in table and "0/12" in table and "0/4" in table
+    assert "tiny" in table and "0/12" in table and "0/4" in table and "not started" in table
 
     declined = CliRunner().invoke(cli, ["delete", "tiny", "--storage", storage_url], input="n\n")
     assert declined.exit_code == 1 and "nothing deleted" in declined.output

@@ -33,7 +33,10 @@ def list_command(storage: str | None, as_json: bool) -> None:
     for col in ("experiment", "studies", "trials", "originals", "state", "ETA"):
         table.add_column(col, justify="left" if col in ("experiment", "state") else "right")
     for e in found:
-        state = "done" if e.done else ("in progress" if e.created else "not fully created")
+        if not e.created:
+            state = "not fully created"
+        else:
+            state = "done" if e.done else ("in progress" if e.complete or e.models_done else "not started")
         table.add_row(
             e.name,
             str(e.studies),
