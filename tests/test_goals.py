@@ -1,4 +1,4 @@
-"""The goals (DESIGN §3) on cases small enough to check by hand."""
+"""The goals (docs/design.md §3) on cases small enough to check by hand."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@ SIGTERM and a worker that dies under `launch`."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -42,8 +43,11 @@ def test_run_with_two_local_workers_on_the_sqlite_default(tmp_path: Path) -> Non
     """`unlearn-opt run SPEC --workers 2 --regions`: create on storage/unlearn_opt.db, two local
     worker processes to the end, the decision regions of the selected points, then the report."""
     spec = write_spec(tmp_path, n_trials=3)
-    out = run_cli("run", str(spec), "--workers", "2", "--no-live", "--regions", cwd=tmp_path, env=cli_env())
+    out = run_cli("run", str(spec), "--workers", "2", "--json", "--regions", cwd=tmp_path, env=cli_env())
     assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])  # --json: the outcome as one object
+    assert result["exit_code"] == 0 and result["complete"] == result["total"] == 12
+    assert result["report"] == str(Path("reports") / "tiny" / "report.html")
     assert (tmp_path / "storage" / "unlearn_opt.db").is_file()
     counts = check_exact(sqlite_url(tmp_path), "tiny", n_trials=3)
     assert counts["original_trials"] == 4

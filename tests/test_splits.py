@@ -1,4 +1,4 @@
-"""Splits (DESIGN §2): disjoint, right sizes, Ft's histogram = F's, the same in another process."""
+"""Splits (docs/design.md §2): disjoint, right sizes, Ft's histogram = F's, the same in another process."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The goals of an unlearning study (DESIGN §3), each defined once: its two objectives (metric
+"""The goals of an unlearning study (docs/design.md §3), each defined once: its two objectives (metric
 names and directions), the goal term g and the validation-λ score
 
     J_λ = λ · g + (1 − λ) · E_V,   g = privacy_gap (privacy) or 1 − E_F (bias_removal)

@@ -1,4 +1,4 @@
-"""Experiment specs (DESIGN §7): a TOML file loaded and validated into typed objects.
+"""Experiment specs (docs/design.md §7): a TOML file loaded and validated into typed objects.
 
 Every problem is a :class:`~unlearn_opt.errors.UserError` whose message is one line naming the
 field (``forget.size``, ``widths[2]``, ...) and what is wrong with it.

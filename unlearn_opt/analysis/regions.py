@@ -1,4 +1,4 @@
-"""``unlearn-opt decision-regions``: C_prox and S_far (DESIGN §6) of the selected trials, and a
+"""``unlearn-opt decision-regions``: C_prox and S_far (docs/design.md §6) of the selected trials, and a
 plane of predicted classes through a forget example and two neighbours, original beside
 unlearned. The unlearned model is rebuilt by re-running the trial's parameters with the same
 seed (the engine is deterministic for a given device)."""

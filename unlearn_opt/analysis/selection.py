@@ -1,4 +1,4 @@
-"""Validation-λ selection (DESIGN §3): the selected trial of a study minimizes J_λ (defined
+"""Validation-λ selection (docs/design.md §3): the selected trial of a study minimizes J_λ (defined
 with each goal in ``unlearn_opt/goals.py``) over its COMPLETE trials; ties break to the lower
 trial number.
 """

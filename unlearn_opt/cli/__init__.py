@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-import warnings
 
 import click
 
 from unlearn_opt.cli.analysis import dashboard_command, decision_regions_command, report_command
+from unlearn_opt.cli.manage import delete_command, list_command
+from unlearn_opt.cli.output import DEBUG_ENV, debugging, quiet_library_warnings, show_library_warnings
 from unlearn_opt.cli.service import (
     create_study_command,
     launch_command,
@@ -23,17 +24,29 @@ from unlearn_opt.errors import UserError
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="unlearn-opt")
-def cli() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    help=f"Show the traceback of an error and library warnings (also in launched workers; same as {DEBUG_ENV}=1).",
+)
+def cli(debug: bool) -> None:
     """Hyperparameter-optimization studies of machine unlearning across network widths.
 
-    Typical use: `unlearn-opt run studies/quickstart.toml` (create, work, report on the embedded
-    default storage), or `create-study`, then many `worker`s on PostgreSQL, then `report`.
+    Typical use: `unlearn-opt run studies/quickstart.toml` (create, work and report; the storage
+    is --storage or $UNLEARN_OPT_STORAGE, else an SQLite file under storage/), or `create-study`,
+    then many `worker`s on PostgreSQL, then `report`. `unlearn-opt list` shows the experiments of
+    a storage.
     """
+    if debug:
+        os.environ[DEBUG_ENV] = "1"  # inherited by the workers `launch` and `run` start
+        show_library_warnings()
 
 
 for command in (
     trial_command,
     create_study_command,
+    list_command,
+    delete_command,
     worker_command,
     launch_command,
     status_command,
@@ -45,15 +58,27 @@ for command in (
     cli.add_command(command)
 
 
+def debug_first(argv: list[str]) -> list[str]:
+    """``--debug`` may come after the command too (``unlearn-opt status X --debug``): it is moved
+    before it, where the group takes it. Nothing after ``--`` is touched."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    if "--debug" not in argv[:end]:
+        return argv
+    return ["--debug", *(a for a in argv[:end] if a != "--debug"), *argv[end:]]
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user errors become one line and exit code 2."""
-    warnings.filterwarnings("ignore", message=r".*is experimental.*")
-    warnings.filterwarnings("ignore", message=r".*experimental feature.*")
+    """Console entry point: user errors become one line and exit code 2; any other error one line
+    and exit code 1 (with --debug or $UNLEARN_OPT_DEBUG, its traceback first)."""
+    quiet_library_warnings()
     try:
-        code = cli.main(args=argv, prog_name="unlearn-opt", standalone_mode=False)
+        args = debug_first(sys.argv[1:] if argv is None else list(argv))
+        code = cli.main(args=args, prog_name="unlearn-opt", standalone_mode=False)
         if isinstance(code, int) and code:  # a command ended with click.exceptions.Exit(code)
             sys.exit(code)
     except UserError as exc:
+        if debugging():
+            traceback.print_exc()
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
@@ -68,7 +93,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - exit 1 with one line; the traceback on request
-        if os.environ.get("UNLEARN_OPT_DEBUG"):
+        if debugging():
             traceback.print_exc()
-        click.echo(f"error: {type(exc).__name__}: {exc} (set UNLEARN_OPT_DEBUG=1 for the traceback)", err=True)
+            click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        else:
+            click.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
         sys.exit(1)

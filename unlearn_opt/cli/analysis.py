@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from unlearn_opt.cli.service import _quiet_optuna, artifacts_option, storage_option
+from unlearn_opt.cli.output import make_console
+from unlearn_opt.cli.service import _quiet_optuna, artifacts_option, device_option, json_option, storage_option
 
 
 @click.command("report")
@@ -36,9 +37,16 @@ def report_command(experiment: str, storage: str | None, out: str | None, no_das
 @artifacts_option
 @click.option("--lambda", "lambdas", type=click.FloatRange(0, 1), multiple=True, help="λ to analyse (default: the spec's).")
 @click.option("--delta", type=click.FloatRange(min=0, min_open=True), default=None, help="Radius δ (default: the spec's).")
-@click.option("--device", default="auto", show_default=True)
+@device_option
+@json_option
 def decision_regions_command(
-    experiment: str, storage: str | None, artifacts: str | None, lambdas: tuple[float, ...], delta: float | None, device: str
+    experiment: str,
+    storage: str | None,
+    artifacts: str | None,
+    lambdas: tuple[float, ...],
+    delta: float | None,
+    device: str,
+    as_json: bool,
 ) -> None:
     """C_prox(δ) and S_far(δ) of the selected trials, stored on their studies."""
     from unlearn_opt.analysis.regions import compute_regions
@@ -47,6 +55,9 @@ def decision_regions_command(
     rows = compute_regions(
         storage_url=storage, experiment=experiment, artifacts=artifacts, lambdas=list(lambdas) or None, delta=delta, device=device
     )
+    if as_json:
+        click.echo(json.dumps({"experiment": experiment, "regions": rows}))
+        return
     table = Table(title=f"{experiment}: decision regions")
     for col in ("study", "λ", "trial", "δ", "C_prox", "S_far"):
         table.add_column(col)
@@ -54,14 +65,14 @@ def decision_regions_command(
         table.add_row(
             r["study"], f"{r['lambda']:g}", str(r["trial_number"]), f"{r['delta']:g}", f"{r['c_prox']:.4f}", f"{r['s_far']:.4f}"
         )
-    Console().print(table)
+    make_console().print(table)
 
 
 @click.command("dashboard")
 @storage_option
 @artifacts_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (no authentication: keep it local).")
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="TCP port to listen on.")
 def dashboard_command(storage: str | None, artifacts: str | None, host: str, port: int) -> None:
     """optuna-dashboard on the storage and the artifact store (checkpoints, figures)."""
     from unlearn_opt.service.commands import serve_dashboard

@@ -10,6 +10,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from unlearn_opt.cli.output import make_console
+
 if TYPE_CHECKING:
     from unlearn_opt.service.commands import Created
 
@@ -24,6 +26,13 @@ artifacts_option = click.option(
     default=None,
     metavar="PATH|s3://BUCKET",
     help="Artifact store for checkpoints (default: $UNLEARN_OPT_ARTIFACTS, else storage/artifacts).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+device_option = click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Where the models run: cpu, cuda, cuda:N, or auto (the first GPU if there is one, else cpu).",
 )
 
 
@@ -66,6 +75,26 @@ def studies_table(made: Created) -> Table:
     return table
 
 
+def created_dict(made: Created) -> dict[str, object]:
+    """The created experiment as JSON: its studies and what is left to train."""
+    from unlearn_opt.goals import get_goal
+    from unlearn_opt.service.storage import mask_url
+
+    exp = made.experiment
+    return {
+        "experiment": exp.name,
+        "created": made.created,
+        "storage": mask_url(made.url),
+        "spec_hash": exp.spec_hash,
+        "n_trials": exp.spec.n_trials,
+        "models": len(exp.models_needed()),
+        "studies": [
+            {"study": name, "objectives": get_goal(key.goal).metric_names, "trials": exp.spec.n_trials}
+            for key, name in exp.studies.items()
+        ],
+    }
+
+
 def print_created(made: Created, console: Console) -> None:
     exp = made.experiment
     console.print(studies_table(made))
@@ -79,19 +108,24 @@ def print_created(made: Created, console: Console) -> None:
 @storage_option
 @artifacts_option
 @click.option("--new-version", is_flag=True, help="If the name exists with another spec, store this one as NAME.vK.")
-def create_study_command(spec_path: str, storage: str | None, artifacts: str | None, new_version: bool) -> None:
+@json_option
+def create_study_command(spec_path: str, storage: str | None, artifacts: str | None, new_version: bool, as_json: bool) -> None:
     """Create one study per (width, sparsity, method, goal) of SPEC (idempotent)."""
     from unlearn_opt.service.commands import create_study
 
     _quiet_optuna()
-    print_created(create_study(spec_path, storage=storage, artifacts=artifacts, new_version=new_version), Console())
+    made = create_study(spec_path, storage=storage, artifacts=artifacts, new_version=new_version)
+    if as_json:
+        click.echo(json.dumps(created_dict(made)))
+        return
+    print_created(made, make_console())
 
 
 @click.command("worker")
 @click.argument("experiment")
 @storage_option
 @artifacts_option
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@device_option
 @click.option("--max-trials", type=click.IntRange(min=1), default=None, help="Stop after this many trials.")
 @click.option("--quiet", is_flag=True, help="Only the start line, warnings and errors.")
 def worker_command(
@@ -117,11 +151,24 @@ def worker_command(
 @click.command("launch")
 @click.argument("experiment")
 @click.option("--gpus", default=None, help="GPUs by index among the visible ones (CUDA_VISIBLE_DEVICES), e.g. 0,1; or all.")
-@click.option("--workers-per-gpu", type=int, default=1, show_default=True)
-@click.option("--cpu-workers", type=int, default=0, show_default=True)
+@click.option(
+    "--workers-per-gpu",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Worker processes on each GPU of --gpus (small widths leave a GPU idle with one).",
+)
+@click.option(
+    "--cpu-workers",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Worker processes on the CPU (they share this machine's cores), besides any GPU workers.",
+)
 @storage_option
 @artifacts_option
 @click.option("--no-live", is_flag=True, help="No live progress display.")
+@click.option("--json", "as_json", is_flag=True, help="No live display; at the end print the progress as one JSON object.")
 def launch_command(
     experiment: str,
     gpus: str | None,
@@ -130,9 +177,10 @@ def launch_command(
     storage: str | None,
     artifacts: str | None,
     no_live: bool,
+    as_json: bool,
 ) -> None:
     """Start workers on this machine (pinned to GPUs), restart any that dies, show progress."""
-    from unlearn_opt.service.commands import launch
+    from unlearn_opt.service.commands import launch, status
 
     _quiet_optuna()
     code = launch(
@@ -142,8 +190,11 @@ def launch_command(
         gpus=gpus,
         workers_per_gpu=workers_per_gpu,
         cpu_workers=cpu_workers,
-        live=not no_live,
+        live=not (no_live or as_json),
+        console=make_console(stderr=True),
     )
+    if as_json:
+        click.echo(json.dumps({"exit_code": code, **status(experiment, storage=storage).to_dict()}))
     if code:
         raise click.exceptions.Exit(code)
 
@@ -151,7 +202,7 @@ def launch_command(
 @click.command("status")
 @click.argument("experiment")
 @storage_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 def status_command(experiment: str, storage: str | None, as_json: bool) -> None:
     """Per study COMPLETE/RUNNING/FAIL/remaining, the originals, an ETA."""
     from unlearn_opt.service.commands import status
@@ -162,7 +213,7 @@ def status_command(experiment: str, storage: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(progress.to_dict()))
         return
-    console = Console()
+    console = make_console()
     for table in progress_tables(progress):
         console.print(table)
 
@@ -177,6 +228,9 @@ def status_command(experiment: str, storage: str | None, as_json: bool) -> None:
 @click.option("--no-live", is_flag=True, help="No live progress display.")
 @click.option("--regions", is_flag=True, help="Also compute the decision regions of the selected points before the report.")
 @click.option("--images", is_flag=True, help="Also write the main figures as PNG (needs kaleido and Chromium).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="No tables or live display; at the end print the outcome as one JSON object."
+)
 def run_command(
     spec_path: str,
     workers: int,
@@ -187,12 +241,14 @@ def run_command(
     no_live: bool,
     regions: bool,
     images: bool,
+    as_json: bool,
 ) -> None:
-    """Create, work and report in one command (the embedded default storage)."""
-    from unlearn_opt.service.commands import run
+    """Create, work and report in one command, on --storage (default: $UNLEARN_OPT_STORAGE, else
+    an SQLite file under storage/)."""
+    from unlearn_opt.service.commands import run, status
 
     _quiet_optuna()
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     result = run(
         spec_path,
         workers=workers,
@@ -200,12 +256,18 @@ def run_command(
         storage=storage,
         artifacts=artifacts,
         out=out,
-        live=not no_live,
+        live=not (no_live or as_json),
         regions=regions,
         images=images,
-        on_created=lambda made: print_created(made, console),
-        say=console.print,
+        on_created=None if as_json else (lambda made: print_created(made, console)),
+        say=None if as_json else console.print,
+        console=console,
     )
+    if as_json:
+        progress = status(result.experiment, storage=storage).to_dict()
+        report = None if result.report is None else str(result.report)
+        click.echo(json.dumps({"exit_code": result.code, "report": report, **progress}))
     if result.code:
         raise click.exceptions.Exit(result.code)
-    console.print(f"report: {result.report}")
+    if not as_json:
+        console.print(f"report: {result.report}")

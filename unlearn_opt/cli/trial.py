@@ -6,10 +6,11 @@ import json
 import math
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from unlearn_opt.cli.output import make_console
 from unlearn_opt.cli.params import parse_params
+from unlearn_opt.cli.service import device_option
 from unlearn_opt.spec import GOALS, METHODS
 
 
@@ -18,7 +19,9 @@ from unlearn_opt.spec import GOALS, METHODS
 @click.option("--width", type=float, required=True, help="Width multiplier of the model.")
 @click.option("--sparsity", type=float, default=0.0, show_default=True, help="Prune-then-unlearn sparsity.")
 @click.option("--method", type=click.Choice(METHODS), required=True, help="Unlearning method.")
-@click.option("--goal", type=click.Choice(GOALS), default="privacy", show_default=True)
+@click.option(
+    "--goal", type=click.Choice(GOALS), default="privacy", show_default=True, help="Unlearning goal (sets the two objectives)."
+)
 @click.option(
     "--param",
     "params",
@@ -26,7 +29,7 @@ from unlearn_opt.spec import GOALS, METHODS
     metavar="NAME=VALUE",
     help="A hyperparameter (repeatable); the rest take the method's defaults.",
 )
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@device_option
 @click.option("--seed", type=int, default=None, help="Seed of the unlearning run (default: the spec's).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def trial_command(
@@ -58,7 +61,7 @@ def trial_command(
         click.echo(json.dumps(out, allow_nan=True))
         return
     record = out["original"]
-    console = Console()
+    console = make_console()
     table = Table(title=f"{out['spec']}: {method} at width {width:g} ({goal})")
     table.add_column("metric")
     table.add_column("unlearned", justify="right")

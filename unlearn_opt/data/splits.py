@@ -1,4 +1,4 @@
-"""The experiment's splits (DESIGN §2), deterministic from the seed and serializable as indices.
+"""The experiment's splits (docs/design.md §2), deterministic from the seed and serializable as indices.
 
 From the train split: V (stratified hold-out), pool = train − V, F ⊂ pool, R = pool − F.
 From the test split: Ft (same class histogram as F), T = test − Ft.

@@ -75,5 +75,5 @@ def train(
                 opt.step()
                 sched.step()
             if progress:  # one sync per epoch, only when a bar is shown
-                bar.update(task, advance=1, loss=f"{float(loss):.3f}")
+                bar.update(task, advance=1, loss=f"{float(loss.detach()):.3f}")
     return model

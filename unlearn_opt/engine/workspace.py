@@ -56,14 +56,14 @@ class OriginalRecord:
 @dataclass(frozen=True)
 class TrialResult:
     """One trial's outcome: the goal's two objective values (the study's, in order) and every
-    metric of DESIGN §6 with ``unlearn_seconds``."""
+    metric of docs/design.md §6 with ``unlearn_seconds``."""
 
     values: tuple[float, float]
     metrics: dict[str, float]
 
 
 def spec_splits(spec: Spec, data: TensorData | None = None) -> Splits:
-    """The experiment's splits (DESIGN §2), made from the dataset's labels and the spec's seed:
+    """The experiment's splits (docs/design.md §2), made from the dataset's labels and the spec's seed:
     no model is built and nothing is moved to a device (``data``: the dataset, if loaded)."""
     if data is None:
         data = load_dataset(spec.dataset, data_dir=spec.data_dir, synthetic=spec.synthetic, mnist1d=spec.mnist1d)
@@ -335,7 +335,7 @@ class Workspace:
         params: Mapping[str, Any],
         seed: int | None = None,
     ) -> TrialResult:
-        """Unlearn and evaluate: the goal's objective values and every metric of DESIGN §6."""
+        """Unlearn and evaluate: the goal's objective values and every metric of docs/design.md §6."""
         chosen = get_goal(goal)  # an unknown goal fails before any work
         _, unlearned, _, seconds = self.unlearn(width=width, sparsity=sparsity, method=method, params=params, seed=seed)
         metrics = self.evaluate(unlearned)

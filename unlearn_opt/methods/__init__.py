@@ -1,4 +1,4 @@
-"""The unlearning methods (DESIGN §5): declarations in :mod:`~unlearn_opt.methods.registry`
+"""The unlearning methods (docs/design.md §5): declarations in :mod:`~unlearn_opt.methods.registry`
 (no torch), one implementation file each, and their search spaces after a spec's overrides.
 
 Importing this package does not import torch; a method's implementation is imported when it runs.

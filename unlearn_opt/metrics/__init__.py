@@ -1,4 +1,4 @@
-"""The metrics recorded on every trial (DESIGN §6)."""
+"""The metrics recorded on every trial (docs/design.md §6)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def evaluate(
     mia_max_examples: int = 10_000,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Every error of DESIGN §3 and the membership metrics of §6 (not ``unlearn_seconds``).
+    """Every error of docs/design.md §3 and the membership metrics of §6 (not ``unlearn_seconds``).
 
     privacy_gap = |E_F − E_Ft|; E_F, mia_auc and mia_efficacy use F's labels as trained
     (corrupted or not), forget_error_true the true labels.

@@ -1,4 +1,4 @@
-"""Decision-region scores (DESIGN §6), with δ an input-space radius (normalized input):
+"""Decision-region scores (docs/design.md §6), with δ an input-space radius (normalized input):
 
 - C_prox(δ): fraction of points sampled uniformly in the δ-ball around each forget example where
   the unlearned model's prediction differs from the original's (change near unlearned data);

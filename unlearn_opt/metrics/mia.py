@@ -1,4 +1,4 @@
-"""Membership-inference metrics (DESIGN §6).
+"""Membership-inference metrics (docs/design.md §6).
 
 - ``mia_auc``: loss-threshold attack, AUC of members F vs non-members Ft with score −loss
   (0.5 = indistinguishable).

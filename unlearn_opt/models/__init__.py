@@ -1,4 +1,4 @@
-"""Width-scalable model families (DESIGN §4)."""
+"""Width-scalable model families (docs/design.md §4)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""The study service (DESIGN §8): storage, create-study, workers, launch, status, run."""
+"""The study service (docs/design.md §8): storage, create-study, workers, launch, status, run."""

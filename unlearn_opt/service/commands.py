@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from unlearn_opt.service.experiment import Experiment
 from unlearn_opt.service.status import Progress
 
@@ -133,6 +135,7 @@ def launch(
     workers_per_gpu: int,
     cpu_workers: int,
     live: bool,
+    console: Console | None = None,
 ) -> int:
     """One worker process per slot on this machine, restarted if it dies, with the progress
     display; the launcher fails and re-queues the trials of workers it knows are gone. Returns
@@ -158,6 +161,7 @@ def launch(
         read_progress=lambda: read_progress(rdb, exp),
         threads_per_worker=cpu_threads_per_worker(sum(s.device == "cpu" for s in slots)),
         release=lambda ids, error: release_workers(studies, ids, error),
+        console=console or Console(stderr=True),
     )
     return launcher.run(live=live)
 
@@ -191,6 +195,7 @@ def run(
     images: bool,
     on_created: Callable[[Created], None] | None = None,
     say: Callable[[str], None] | None = None,
+    console: Console | None = None,
 ) -> RunResult:
     """Create, work (``workers`` local processes, on ``gpus`` if given) and report in one go; the
     report goes to ``out`` (default ``reports/NAME``)."""
@@ -209,6 +214,7 @@ def run(
         workers_per_gpu=workers if gpus else 1,
         cpu_workers=0 if gpus else workers,
         live=live,
+        console=console,
     )
     if code:
         return RunResult(name, code, None)
@@ -237,3 +243,128 @@ def serve_dashboard(*, storage: str | None, artifacts: str | None, host: str, po
         say(f"warning: optuna-dashboard has no authentication and now listens on {host}")
     say(f"dashboard of {mask_url(url)} on http://{host}:{port}/")
     run_server(rdb, host=host, port=port, artifact_store=store)
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    """One line of ``unlearn-opt list``: an experiment's size and progress."""
+
+    name: str
+    created: bool  # False: create-study did not finish (no stored spec yet)
+    studies: int
+    complete: int  # COMPLETE trials over all its tuning studies
+    total: int  # n_trials × studies
+    models_done: int  # originals and retrain references trained
+    models_total: int
+    eta_seconds: float | None
+
+    @property
+    def done(self) -> bool:
+        return self.created and self.complete >= self.total and self.models_done >= self.models_total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "experiment": self.name,
+            "created": self.created,
+            "studies": self.studies,
+            "complete": self.complete,
+            "total": self.total,
+            "models_done": self.models_done,
+            "models_total": self.models_total,
+            "eta_seconds": self.eta_seconds,
+            "done": self.done,
+        }
+
+
+def _experiment_prefixes(storage: Any) -> dict[str, list[str]]:
+    """Every experiment in the storage (its studies are named ``NAME/…``) and its study names."""
+    from unlearn_opt.service.experiment import study_names
+
+    out: dict[str, list[str]] = {}
+    for study in sorted(study_names(storage)):
+        name, sep, _ = study.partition("/")  # an experiment's name has no "/"
+        if sep:
+            out.setdefault(name, []).append(study)
+    return out
+
+
+def list_experiments(*, storage: str | None) -> list[ExperimentSummary]:
+    """``unlearn-opt list``: the experiments in the storage, each with its progress."""
+    from unlearn_opt.errors import UserError
+    from unlearn_opt.service.experiment import load_experiment
+    from unlearn_opt.service.status import read_progress
+    from unlearn_opt.service.storage import open_storage
+
+    rdb = open_storage(storage)
+    out = []
+    for name, studies in _experiment_prefixes(rdb).items():
+        try:
+            exp = load_experiment(rdb, name)
+        except UserError:  # create-study was interrupted: its studies exist, its record not
+            out.append(ExperimentSummary(name, False, len(studies), 0, 0, 0, 0, None))
+            continue
+        p = read_progress(rdb, exp)
+        models_done = sum(m.state == "COMPLETE" for m in p.models)
+        out.append(
+            ExperimentSummary(
+                name, True, len(p.studies), p.complete, p.total, models_done, len(exp.models_needed()), p.eta_seconds
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """What ``unlearn-opt delete`` removes (or removed): the studies and their artifacts."""
+
+    experiment: str
+    studies: list[str]
+    artifacts: list[str]  # artifact ids in the store
+    store: str  # where the artifacts live
+
+
+def plan_deletion(experiment: str, *, storage: str | None, artifacts: str | None) -> tuple[Any, Deletion]:
+    """The studies of ``experiment`` (its tuning studies and ``_originals``) and every artifact
+    uploaded to them or their trials; a UserError naming the known experiments if there are none.
+    The artifact store is ``artifacts``, else the one recorded when the experiment was created."""
+    import optuna
+    from optuna.artifacts import get_all_artifact_meta
+
+    from unlearn_opt.errors import UserError
+    from unlearn_opt.service.naming import originals_study_name
+    from unlearn_opt.service.storage import open_storage, resolve_artifacts, resolve_url
+
+    url = resolve_url(storage)
+    rdb = open_storage(url)
+    found = _experiment_prefixes(rdb)
+    if experiment not in found:
+        raise UserError(f"experiment {experiment!r} does not exist in this storage (known: {', '.join(found) or 'none'})")
+    names = found[experiment]
+    ids: list[str] = []
+    recorded: str | None = None
+    for name in names:
+        study = optuna.load_study(study_name=name, storage=rdb)
+        if name == originals_study_name(experiment):
+            recorded = study.user_attrs.get("artifacts")
+        ids += [m.artifact_id for m in get_all_artifact_meta(study, storage=rdb)]
+        for trial in study.get_trials(deepcopy=False):
+            ids += [m.artifact_id for m in get_all_artifact_meta(trial, storage=rdb)]
+    location = resolve_artifacts(artifacts or recorded, url)
+    return rdb, Deletion(experiment, names, sorted(set(ids)), location.spec)
+
+
+def delete_experiment(rdb: Any, plan: Deletion) -> None:
+    """Remove the artifacts of ``plan`` (a missing one is skipped), then its studies: a run cut
+    short leaves studies that a second ``delete`` removes."""
+    from optuna.artifacts.exceptions import ArtifactNotFound
+
+    from unlearn_opt.service.storage import ArtifactLocation
+
+    store = ArtifactLocation(plan.store).open()
+    for artifact_id in plan.artifacts:
+        try:
+            store.remove(artifact_id)
+        except ArtifactNotFound:  # removed by an earlier delete that was cut short
+            pass
+    for name in plan.studies:
+        rdb.delete_study(rdb.get_study_id_from_name(name))

@@ -1,4 +1,4 @@
-"""Study names and the attributes that describe them (DESIGN §8).
+"""Study names and the attributes that describe them (docs/design.md §8).
 
 Study name: ``EXPERIMENT/wWIDTH/METHOD/GOAL``, with ``/sSPARSITY`` before the method when the
 experiment asks for sparsities other than 0. The originals (and each width's retrain reference)
