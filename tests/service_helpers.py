@@ -86,6 +86,51 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
     )
 
 
+# imports everything create-study needs, says it is ready, waits for the go file, runs the CLI
+_RACER = """
+import os, sys, time
+import unlearn_opt.cli, unlearn_opt.engine.workspace, unlearn_opt.service.commands, unlearn_opt.service.experiment
+ready, go = sys.argv[1], sys.argv[2]
+open(ready, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.002)
+unlearn_opt.cli.main(sys.argv[3:])
+"""
+
+
+def race_cli(
+    commands: list[list[str]], *, cwd: Path, env: dict[str, str], timeout: float = 300
+) -> list[subprocess.CompletedProcess[str]]:
+    """Run several CLI commands in separate processes released at the same moment (each has
+    imported its modules first), so that their storage work overlaps. Returns them in order."""
+    import tempfile
+    import time
+
+    flags = Path(tempfile.mkdtemp(dir=cwd))
+    go = flags / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, str(flags / f"ready{i}"), str(go), *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i, args in enumerate(commands)
+    ]
+    deadline = time.monotonic() + timeout
+    while not all((flags / f"ready{i}").exists() for i in range(len(procs))):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "a racer died before the start"
+        time.sleep(0.01)
+    go.touch()
+    done = []
+    for args, p in zip(commands, procs):
+        out, err = p.communicate(timeout=timeout)
+        done.append(subprocess.CompletedProcess(args, p.returncode, out, err))
+    return done
+
+
 def start_worker(experiment: str, *, cwd: Path, env: dict[str, str], extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "unlearn_opt", "worker", experiment, "--device", "cpu", *extra],

@@ -68,7 +68,8 @@ class Created:
 
 def create_study(spec_path: str | Path, *, storage: str | None, artifacts: str | None, new_version: bool = False) -> Created:
     """Validate the spec, the storage and the artifact store, make the splits (the dataset's
-    labels only: no model, nothing on a device), create every study (idempotent)."""
+    labels only: no model, nothing on a device), create every study (idempotent), all of the
+    writing under the database's creation lock."""
     from unlearn_opt.service.storage import check_reachable, open_storage, resolve_artifacts, resolve_url
     from unlearn_opt.spec import load_spec
 
@@ -79,10 +80,12 @@ def create_study(spec_path: str | Path, *, storage: str | None, artifacts: str |
     location.check()
     from unlearn_opt.engine.workspace import spec_splits
     from unlearn_opt.service.experiment import create_experiment
+    from unlearn_opt.service.locks import creation_lock
 
     splits = spec_splits(spec)
-    rdb = open_storage(url, create=True)
-    exp, created = create_experiment(spec, storage=rdb, splits=splits, artifacts=location, new_version=new_version)
+    with creation_lock(url):  # two create-study at once: one creates, the other finds it made
+        rdb = open_storage(url, create=True)
+        exp, created = create_experiment(spec, storage=rdb, splits=splits, artifacts=location, new_version=new_version)
     return Created(exp, created, url)
 
 
