@@ -4,15 +4,28 @@ half-way."""
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import BinaryIO
 
 import optuna
 import pytest
+import torch
+from optuna.artifacts import upload_artifact
+from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import TrialState
 
-from tests.service_helpers import TINY_SPEC, cli_env, race_cli, sqlite_url
+from tests.service_helpers import ROOT, TINY_SPEC, cli_env, race_cli, sqlite_url, write_spec
+from unlearn_opt.engine.workspace import OriginalRecord
+from unlearn_opt.service import optuna_adapter as rdb
+from unlearn_opt.service import tickets
+from unlearn_opt.service.commands import create_study
 from unlearn_opt.service.experiment import experiment_names, load_experiment
-from unlearn_opt.service.storage import open_storage
+from unlearn_opt.service.originals import key_of, store_model
+from unlearn_opt.service.storage import ArtifactLocation, open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -80,3 +93,83 @@ def test_create_study_at_the_same_moment(tmp_path: Path, backend: str, request: 
         splits.add(originals.user_attrs["splits_artifact_id"])
     assert {s.study_name for s in storage.get_all_studies()} == expected  # no stray study of a losing spec
     assert {p.name for p in art.iterdir()} == splits  # one splits file per experiment, none orphaned
+
+
+# a checkpoint upload that stops half-way (the process is then killed with SIGKILL)
+_SLOW_UPLOAD = """
+import sys, time
+from pathlib import Path
+from unlearn_opt.service.storage import ArtifactLocation
+
+class HalfWay:
+    chunks = 0
+    def read(self, size=-1):
+        self.chunks += 1
+        if self.chunks > 4:
+            Path(sys.argv[2]).touch()
+            time.sleep(120)
+        return b"w" * 65536
+
+ArtifactLocation(sys.argv[1]).open().write("checkpoint", HalfWay())
+"""
+
+
+@pytest.mark.slow
+def test_a_checkpoint_upload_killed_half_way_is_not_visible(tmp_path: Path) -> None:
+    """kill -9 while a checkpoint is being written to the artifact folder: the artifact does not
+    exist (no truncated file under its name); the next upload of it works."""
+    art, halfway = tmp_path / "artifacts", tmp_path / "halfway"
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_UPLOAD, str(art), str(halfway)], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not halfway.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the upload never started"
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    store = ArtifactLocation(str(art)).open()
+    with pytest.raises(ArtifactNotFound):
+        store.open_reader("checkpoint")
+    assert not (art / "checkpoint").exists()
+    store.write("checkpoint", io.BytesIO(b"whole"))
+    assert store.open_reader("checkpoint").read() == b"whole"
+
+
+def test_a_retried_original_lists_only_its_own_checkpoint(tmp_path: Path) -> None:
+    """A training killed during its upload leaves the link to that upload on its trial (Optuna
+    writes the link first), and the stale-trial retry copies it; the retry, once finished,
+    lists only the checkpoint it stored."""
+    url = sqlite_url(tmp_path)
+    create_study(write_spec(tmp_path), storage=url, artifacts=str(tmp_path / "artifacts"))
+    storage = open_storage(url)
+    originals = optuna.load_study(study_name=load_experiment(storage, "tiny").originals_study, storage=storage)
+    first = originals.get_trials(deepcopy=False, states=(TrialState.WAITING,))[0]
+    assert tickets.pop(originals, rdb.trial_id(first), user_attrs={"worker": "gone:1"})
+
+    class Killed:  # the upload stops here (the process died)
+        def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+            raise KeyboardInterrupt
+
+    (tmp_path / "ckpt.pt").write_bytes(b"partial")
+    with pytest.raises(KeyboardInterrupt):
+        upload_artifact(artifact_store=Killed(), file_path=str(tmp_path / "ckpt.pt"), study_or_trial=first, storage=storage)  # type: ignore[arg-type]
+    assert tickets.finish(originals, rdb.trial_id(first), TrialState.FAIL)  # failed as stale, and retried:
+    rdb.backend(originals).get_heartbeat_stale_trial_callback()(originals, storage.get_trial(rdb.trial_id(first)))  # type: ignore[misc]
+    retry = [t for t in originals.get_trials(deepcopy=False, states=(TrialState.WAITING,)) if "failed_trial" in t.system_attrs]
+    assert len(retry) == 1 and any(k.startswith("artifacts:") for k in retry[0].system_attrs)  # the inherited link
+    assert tickets.pop(originals, rdb.trial_id(retry[0]), user_attrs={"worker": "here:2"})
+    model = torch.nn.Linear(3, 2)
+    record = OriginalRecord(
+        width=0.25,
+        sparsity=0.0,
+        param_count=8,
+        train_error=0.0,
+        test_error=0.1,
+        overparameterized=True,
+        train_seconds=1.0,
+        metrics={},
+    )
+    trial = rdb.popped_trial(originals, rdb.trial_id(retry[0]))
+    store_model(originals, trial, key_of(retry[0]), model, record, ArtifactLocation(str(tmp_path / "artifacts")).open())
+    done = storage.get_trial(rdb.trial_id(retry[0]))
+    assert done.state == TrialState.COMPLETE
+    assert [k for k in done.system_attrs if k.startswith("artifacts:")] == ["artifacts:" + done.user_attrs["artifact_id"]]

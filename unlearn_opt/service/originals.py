@@ -118,8 +118,9 @@ def store_model(
     record: OriginalRecord,
     store: ArtifactStore,
 ) -> None:
-    """Upload ``model``'s checkpoint and complete ``trial`` with the record, the artifact id and
-    the checkpoint's SHA-256."""
+    """Upload ``model``'s checkpoint, read it back and compare its SHA-256 (any store: an upload
+    cut short is never recorded), then complete ``trial`` with the record, the artifact id and the
+    SHA-256; the finished trial lists that checkpoint only."""
     kind, width, sparsity = key
     blob = state_to_bytes(model)
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,6 +129,9 @@ def store_model(
         artifact_id = upload_artifact(
             artifact_store=store, file_path=str(path), study_or_trial=trial, mimetype="application/octet-stream"
         )
+    with store.open_reader(artifact_id) as stored:
+        if sha256(stored.read()) != sha256(blob):
+            raise CheckpointError(f"{kind} w={width:g} s={sparsity:g}: checkpoint {artifact_id} was not stored whole")
     attrs = {
         "record": record.to_dict(),
         "artifact_id": artifact_id,
@@ -138,7 +142,7 @@ def store_model(
         "overparameterized": record.overparameterized,
         "train_seconds": record.train_seconds,
     }
-    tickets.complete(study, trial, [record.test_error], user_attrs=attrs)
+    tickets.complete(study, trial, [record.test_error], user_attrs=attrs, only_artifact=artifact_id)
 
 
 def is_duplicate(study: optuna.Study, trial_id: int) -> bool:
