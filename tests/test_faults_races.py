@@ -18,13 +18,14 @@ from optuna.artifacts import upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import TrialState
 
-from tests.service_helpers import ROOT, TINY_SPEC, cli_env, race_cli, sqlite_url, write_spec
+from tests.service_helpers import ROOT, TINY_SPEC, cli_env, race_cli, run_cli, sqlite_url, write_spec
 from unlearn_opt.engine.workspace import OriginalRecord
+from unlearn_opt.errors import UserError
 from unlearn_opt.service import optuna_adapter as rdb
 from unlearn_opt.service import tickets
 from unlearn_opt.service.commands import create_study
 from unlearn_opt.service.experiment import experiment_names, load_experiment
-from unlearn_opt.service.originals import key_of, store_model
+from unlearn_opt.service.originals import key_of, open_store, store_model
 from unlearn_opt.service.storage import ArtifactLocation, open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -173,3 +174,39 @@ def test_a_retried_original_lists_only_its_own_checkpoint(tmp_path: Path) -> Non
     done = storage.get_trial(rdb.trial_id(retry[0]))
     assert done.state == TrialState.COMPLETE
     assert [k for k in done.system_attrs if k.startswith("artifacts:")] == ["artifacts:" + done.user_attrs["artifact_id"]]
+
+
+def _originals_snapshot(url: str) -> tuple[object, ...]:
+    storage = open_storage(url)
+    study = optuna.load_study(study_name=load_experiment(storage, "tiny").originals_study, storage=storage)
+    trials = [(t.number, t.state, t.user_attrs) for t in study.get_trials(deepcopy=False)]
+    return study.user_attrs, trials
+
+
+@pytest.mark.slow
+def test_a_worker_on_the_wrong_artifact_store_refuses_and_changes_nothing(tmp_path: Path) -> None:
+    """A worker given an artifact store that does not hold the experiment's checkpoints (an empty
+    mount point, a mistyped folder): one line, exit 2; the trained original is not marked corrupt,
+    nothing is retrained, the mistyped folder is not created."""
+    write_spec(tmp_path, n_trials=1)
+    env = cli_env()
+    shared, empty, typo = tmp_path / "shared", tmp_path / "empty", tmp_path / "shraed"
+    empty.mkdir()
+    assert run_cli("create-study", "tiny.toml", "--artifacts", str(shared), cwd=tmp_path, env=env).returncode == 0
+    first = run_cli("worker", "tiny", "--device", "cpu", "--max-trials", "1", "--artifacts", str(shared), cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    url = sqlite_url(tmp_path)
+    before = _originals_snapshot(url)
+    assert any(state == TrialState.COMPLETE for _, state, _ in before[1])  # an original is trained
+    out = run_cli("worker", "tiny", "--device", "cpu", "--artifacts", str(empty), cwd=tmp_path, env=env)
+    assert out.returncode == 2, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "is not the artifact store of experiment 'tiny'" in out.stderr
+    assert str(shared) in out.stderr  # where the checkpoints are
+    assert _originals_snapshot(url) == before  # nothing marked corrupt, nothing queued or retrained
+    assert not any(empty.iterdir())
+    storage = open_storage(url)
+    originals = optuna.load_study(study_name="tiny/_originals", storage=storage)
+    with pytest.raises(UserError, match="is not the artifact store of experiment 'tiny'"):
+        open_store(originals, ArtifactLocation(str(typo)))  # what a worker or launch checks first
+    assert not typo.exists()
+    assert open_store(originals, ArtifactLocation(str(shared)))  # the right one

@@ -144,6 +144,7 @@ def launch(
 
     from unlearn_opt.service.experiment import load_experiment
     from unlearn_opt.service.launch import Launcher, plan_slots
+    from unlearn_opt.service.originals import open_store
     from unlearn_opt.service.status import read_progress
     from unlearn_opt.service.storage import open_storage, resolve_artifacts, resolve_url
     from unlearn_opt.service.tickets import release_workers
@@ -153,10 +154,12 @@ def launch(
     rdb = open_storage(url)
     exp = load_experiment(rdb, experiment)
     studies = [optuna.load_study(study_name=n, storage=rdb) for n in (*exp.studies.values(), exp.originals_study)]
+    location = resolve_artifacts(artifacts, url)
+    open_store(studies[-1], location)  # the experiment's own store, or one line and exit 2 before any worker starts
     launcher = Launcher(
         experiment=exp.name,
         storage_url=url,
-        artifacts=resolve_artifacts(artifacts, url).spec,
+        artifacts=location.spec,
         slots=slots,
         read_progress=lambda: read_progress(rdb, exp),
         threads_per_worker=cpu_threads_per_worker(sum(s.device == "cpu" for s in slots)),
