@@ -25,7 +25,7 @@ from unlearn_opt.service import optuna_adapter as rdb
 from unlearn_opt.service import tickets
 from unlearn_opt.service.commands import create_study
 from unlearn_opt.service.experiment import experiment_names, load_experiment
-from unlearn_opt.service.originals import key_of, open_store, store_model
+from unlearn_opt.service.originals import CheckpointError, install, key_of, open_store, store_lost, store_model
 from unlearn_opt.service.storage import ArtifactLocation, open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -96,6 +96,16 @@ def test_create_study_at_the_same_moment(tmp_path: Path, backend: str, request: 
     assert {p.name for p in art.iterdir()} == splits  # one splits file per experiment, none orphaned
 
 
+def test_new_version_twice_finds_the_version_holding_the_spec(tmp_path: Path) -> None:
+    """``--new-version`` again with the same spec reports NAME.v2 unchanged (no NAME.v3 copy)."""
+    url, art = sqlite_url(tmp_path), str(tmp_path / "artifacts")
+    create_study(write_spec(tmp_path, n_trials=2), storage=url, artifacts=art)
+    made = [create_study(write_spec(tmp_path, n_trials=3), storage=url, artifacts=art, new_version=True) for _ in range(2)]
+    assert [(m.experiment.name, m.created) for m in made] == [("tiny.v2", True), ("tiny.v2", False)]
+    other = create_study(write_spec(tmp_path, n_trials=4), storage=url, artifacts=art, new_version=True)
+    assert (other.experiment.name, other.created) == ("tiny.v3", True)
+
+
 # a checkpoint upload that stops half-way (the process is then killed with SIGKILL)
 _SLOW_UPLOAD = """
 import sys, time
@@ -138,7 +148,7 @@ def test_a_checkpoint_upload_killed_half_way_is_not_visible(tmp_path: Path) -> N
 def test_a_retried_original_lists_only_its_own_checkpoint(tmp_path: Path) -> None:
     """A training killed during its upload leaves the link to that upload on its trial (Optuna
     writes the link first), and the stale-trial retry copies it; the retry, once finished,
-    lists only the checkpoint it stored."""
+    lists only the checkpoint it stored. A missing checkpoint is not a corrupt one."""
     url = sqlite_url(tmp_path)
     create_study(write_spec(tmp_path), storage=url, artifacts=str(tmp_path / "artifacts"))
     storage = open_storage(url)
@@ -174,6 +184,17 @@ def test_a_retried_original_lists_only_its_own_checkpoint(tmp_path: Path) -> Non
     done = storage.get_trial(rdb.trial_id(retry[0]))
     assert done.state == TrialState.COMPLETE
     assert [k for k in done.system_attrs if k.startswith("artifacts:")] == ["artifacts:" + done.user_attrs["artifact_id"]]
+
+    # later the checkpoint is missing: from the right store it is lost (retrained), from another
+    # store the store is wrong (the worker stops; nothing is marked)
+    right, elsewhere = ArtifactLocation(str(tmp_path / "artifacts")), ArtifactLocation(str(tmp_path / "elsewhere"))
+    (tmp_path / "artifacts" / done.user_attrs["artifact_id"]).unlink()
+    with pytest.raises(CheckpointError) as missing:
+        install(None, done, right.open())  # type: ignore[arg-type]  # fails before it needs a workspace
+    assert missing.value.missing and "is missing from the artifact store" in str(missing.value)
+    assert store_lost(originals, right) is None
+    assert "is not the artifact store of experiment 'tiny'" in str(store_lost(originals, elsewhere))
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def _originals_snapshot(url: str) -> tuple[object, ...]:
