@@ -5,6 +5,7 @@ half-way."""
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import time
@@ -143,6 +144,9 @@ def test_a_checkpoint_upload_killed_half_way_is_not_visible(tmp_path: Path) -> N
     assert not (art / "checkpoint").exists()
     store.write("checkpoint", io.BytesIO(b"whole"))
     assert store.open_reader("checkpoint").read() == b"whole"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (art / "checkpoint").stat().st_mode & 0o777 == 0o666 & ~umask  # readable as a plain file would be
 
 
 def test_a_retried_original_lists_only_its_own_checkpoint(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 from typing import BinaryIO
 
@@ -39,7 +39,8 @@ class AtomicFileStore:
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
         final = self._path(artifact_id)
-        fd, partial = tempfile.mkstemp(dir=self.folder, prefix=f".{artifact_id}.", suffix=".partial")
+        partial = self.folder / f".{artifact_id}.{uuid.uuid4().hex}.partial"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
         try:
             with os.fdopen(fd, "wb") as out:
                 shutil.copyfileobj(content_body, out)
