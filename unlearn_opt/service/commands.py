@@ -70,17 +70,22 @@ def create_study(spec_path: str | Path, *, storage: str | None, artifacts: str |
     """Validate the spec, the storage and the artifact store, make the splits (the dataset's
     labels only: no model, nothing on a device), create every study (idempotent), all of the
     writing under the database's creation lock."""
+    from unlearn_opt.service.locks import after_creation, creation_lock
+    from unlearn_opt.service.optuna_adapter import SchemaError
     from unlearn_opt.service.storage import check_reachable, open_storage, resolve_artifacts, resolve_url
     from unlearn_opt.spec import load_spec
 
     spec = load_spec(spec_path)
     url = resolve_url(storage)
-    check_reachable(url, create=True)
+    try:
+        check_reachable(url, create=True)
+    except SchemaError:  # perhaps another create-study is making Optuna's tables right now: look again once it is done
+        with after_creation(url):
+            check_reachable(url, create=True)
     location = resolve_artifacts(artifacts, url)
     location.check()
     from unlearn_opt.engine.workspace import spec_splits
     from unlearn_opt.service.experiment import create_experiment
-    from unlearn_opt.service.locks import creation_lock
 
     splits = spec_splits(spec)
     with creation_lock(url):  # two create-study at once: one creates, the other finds it made

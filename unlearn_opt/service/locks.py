@@ -57,6 +57,47 @@ def creation_lock(url: str) -> Iterator[None]:
 
 
 @contextmanager
+def after_creation(url: str) -> Iterator[None]:
+    """Wait until no ``create-study`` holds the creation lock, and keep it from starting during
+    the block (a shared hold), writing nothing: for a check that read the database while another
+    process was creating Optuna's tables. Never raises: if the lock cannot be had, the block
+    runs without it (and the check it wraps reports the real problem)."""
+    parsed = make_url(url)
+    if parsed.drivername == "sqlite":
+        database = parsed.database
+        lock = Path(database).with_name(Path(database).name + ".lock") if database not in (None, "", ":memory:") else None
+        try:
+            fd = os.open(lock, os.O_RDONLY) if lock is not None else None  # made by the creator before its tables
+        except OSError:
+            fd = None
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            if fd is not None:
+                os.close(fd)
+        return
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 10})
+    try:
+        conn: sqlalchemy.Connection | None = None
+        try:
+            conn = engine.connect()
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock_shared(:k)"), {"k": CREATE_LOCK_KEY})
+        except SQLAlchemyError:
+            if conn is not None:
+                conn.close()
+            conn = None
+        try:
+            yield
+        finally:
+            if conn is not None:
+                conn.close()
+    finally:
+        engine.dispose()
+
+
+@contextmanager
 def _file_lock(url: str, path: Path) -> Iterator[None]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -90,12 +90,16 @@ def stored_schema(conn: sqlalchemy.Connection) -> str | None:
     return str(revision) if revision is not None else None
 
 
+class SchemaError(UserError):
+    """The database holds Optuna tables of another schema revision (or half-made ones)."""
+
+
 def check_schema(conn: sqlalchemy.Connection) -> None:
     """A UserError if the database holds Optuna tables of another schema revision than the one
     this module writes (another Optuna made them). A database without them is fine."""
     revision = stored_schema(conn)
     if revision is not None and revision != SCHEMA_REVISION:
-        raise UserError(
+        raise SchemaError(
             f"its Optuna tables are schema revision {revision}, but unlearn-opt works with revision "
             f"{SCHEMA_REVISION} (Optuna {'.'.join(map(str, SUPPORTED_OPTUNA))}) only; upgrade it with "
             "`optuna storage upgrade --storage URL` or use the Optuna that made it"

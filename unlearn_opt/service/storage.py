@@ -137,7 +137,7 @@ def _check_schema(url: str, conn: sqlalchemy.Connection) -> None:
     try:
         optuna_adapter.check_schema(conn)
     except UserError as exc:
-        raise UserError(f"storage {mask_url(url)}: {exc}") from None
+        raise type(exc)(f"storage {mask_url(url)}: {exc}") from None  # a SchemaError stays one
 
 
 def _dropped(exc: SQLAlchemyError) -> bool:
