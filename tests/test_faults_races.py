@@ -213,14 +213,12 @@ def test_a_worker_on_the_wrong_artifact_store_refuses_and_changes_nothing(tmp_pa
     """A worker given an artifact store that does not hold the experiment's checkpoints (an empty
     mount point, a mistyped folder): one line, exit 2; the trained original is not marked corrupt,
     nothing is retrained, the mistyped folder is not created."""
-    write_spec(tmp_path, n_trials=1)
-    env = cli_env()
+    env, url = cli_env(), sqlite_url(tmp_path)
     shared, empty, typo = tmp_path / "shared", tmp_path / "empty", tmp_path / "shraed"
     empty.mkdir()
-    assert run_cli("create-study", "tiny.toml", "--artifacts", str(shared), cwd=tmp_path, env=env).returncode == 0
+    create_study(write_spec(tmp_path, n_trials=1), storage=url, artifacts=str(shared))
     first = run_cli("worker", "tiny", "--device", "cpu", "--max-trials", "1", "--artifacts", str(shared), cwd=tmp_path, env=env)
     assert first.returncode == 0, first.stderr
-    url = sqlite_url(tmp_path)
     before = _originals_snapshot(url)
     assert any(state == TrialState.COMPLETE for _, state, _ in before[1])  # an original is trained
     out = run_cli("worker", "tiny", "--device", "cpu", "--artifacts", str(empty), cwd=tmp_path, env=env)
