@@ -86,6 +86,65 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
     )
 
 
+# Imports everything the CLI needs once, then forks one process per command; each says it is
+# ready and waits for the go file, so that their storage work overlaps. Prints the exit codes.
+_RACER = """
+import json, os, sys, time, traceback
+import unlearn_opt.cli, unlearn_opt.engine.workspace, unlearn_opt.service.commands, unlearn_opt.service.experiment
+folder, commands = sys.argv[1], json.loads(sys.argv[2])
+pids = []
+for i, args in enumerate(commands):
+    pid = os.fork()
+    if pid == 0:
+        for fd, name in ((1, "out"), (2, "err")):
+            os.dup2(os.open(f"{folder}/{name}{i}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
+        open(f"{folder}/ready{i}", "w").close()
+        while not os.path.exists(f"{folder}/go"):
+            time.sleep(0.002)
+        code = 0
+        try:
+            unlearn_opt.cli.main(args)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    pids.append(pid)
+print(json.dumps([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]))
+"""
+
+
+def race_cli(
+    commands: list[list[str]], *, cwd: Path, env: dict[str, str], timeout: float = 300
+) -> list[subprocess.CompletedProcess[str]]:
+    """Run several CLI commands in separate processes released at the same moment (forked from
+    one that has imported the modules), so that their storage work overlaps. Returns them in
+    order."""
+    import json
+    import tempfile
+    import time
+
+    flags = Path(tempfile.mkdtemp(dir=cwd))
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _RACER, str(flags), json.dumps(commands)], cwd=cwd, env=env, stdout=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + timeout
+    while not all((flags / f"ready{i}").exists() for i in range(len(commands))):
+        assert time.monotonic() < deadline and parent.poll() is None, "the racers did not start"
+        time.sleep(0.01)
+    (flags / "go").touch()
+    out, _ = parent.communicate(timeout=timeout)
+    assert parent.returncode == 0, out
+    codes = json.loads(out.strip().splitlines()[-1])
+    return [
+        subprocess.CompletedProcess(args, code, (flags / f"out{i}").read_text(), (flags / f"err{i}").read_text())
+        for i, (args, code) in enumerate(zip(commands, codes))
+    ]
+
+
 def start_worker(experiment: str, *, cwd: Path, env: dict[str, str], extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "unlearn_opt", "worker", experiment, "--device", "cpu", *extra],

@@ -57,6 +57,13 @@ def test_the_installed_optuna_is_the_supported_one(tmp_path: Path) -> None:
     assert storage.get_head_version() == storage.get_current_version() == rdb.SCHEMA_REVISION
 
 
+def test_artifact_links_are_optunas() -> None:
+    """``upload_artifact`` links an artifact to a trial as the system attribute ``artifacts:ID``."""
+    from optuna.artifacts import _upload
+
+    assert rdb.ARTIFACT_LINK == _upload.ARTIFACTS_ATTR_PREFIX
+
+
 def test_the_columns_we_write_are_optunas() -> None:
     tables = models.BaseModel.metadata.tables
     for table, columns in rdb.COLUMNS.items():

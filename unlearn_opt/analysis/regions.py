@@ -19,7 +19,7 @@ from unlearn_opt.engine.runtime import autocast, eval_mode, resolve_device
 from unlearn_opt.engine.workspace import Workspace
 from unlearn_opt.errors import UserError
 from unlearn_opt.service.experiment import load_experiment
-from unlearn_opt.service.originals import OriginalsView, install
+from unlearn_opt.service.originals import OriginalsView, install, open_store
 from unlearn_opt.service.storage import open_storage, resolve_artifacts, resolve_url
 
 ATTR = "decision_regions"
@@ -100,11 +100,12 @@ def compute_regions(
     storage = open_storage(url)
     exp = load_experiment(storage, experiment)
     res = read_results(storage, exp)
-    store = resolve_artifacts(artifacts, url).open()
+    originals = optuna.load_study(study_name=exp.originals_study, storage=storage)
+    store = open_store(originals, resolve_artifacts(artifacts, url))  # the experiment's store, or one line
     lambdas = list(lambdas or exp.spec.lambdas)
     delta = exp.spec.evaluation.delta if delta is None else delta
     ws = Workspace(exp.spec, device=resolve_device(device), progress=progress)
-    view = OriginalsView.read(optuna.load_study(study_name=exp.originals_study, storage=storage))
+    view = OriginalsView.read(originals)
     rows = []
     for s in res.studies:
         key = ("original", s.key.width, s.key.sparsity)

@@ -70,21 +70,29 @@ class Created:
 
 def create_study(spec_path: str | Path, *, storage: str | None, artifacts: str | None, new_version: bool = False) -> Created:
     """Validate the spec, the storage and the artifact store, make the splits (the dataset's
-    labels only: no model, nothing on a device), create every study (idempotent)."""
+    labels only: no model, nothing on a device), create every study (idempotent), all of the
+    writing under the database's creation lock."""
+    from unlearn_opt.service.locks import after_creation, creation_lock
+    from unlearn_opt.service.optuna_adapter import SchemaError
     from unlearn_opt.service.storage import check_reachable, open_storage, resolve_artifacts, resolve_url
     from unlearn_opt.spec import load_spec
 
     spec = load_spec(spec_path)
     url = resolve_url(storage)
-    check_reachable(url, create=True)
+    try:
+        check_reachable(url, create=True)
+    except SchemaError:  # perhaps another create-study is making Optuna's tables right now: look again once it is done
+        with after_creation(url):
+            check_reachable(url, create=True)
     location = resolve_artifacts(artifacts, url)
     location.check()
     from unlearn_opt.engine.workspace import spec_splits
     from unlearn_opt.service.experiment import create_experiment
 
     splits = spec_splits(spec)
-    rdb = open_storage(url, create=True)
-    exp, created = create_experiment(spec, storage=rdb, splits=splits, artifacts=location, new_version=new_version)
+    with creation_lock(url):  # two create-study at once: one creates, the other finds it made
+        rdb = open_storage(url, create=True)
+        exp, created = create_experiment(spec, storage=rdb, splits=splits, artifacts=location, new_version=new_version)
     return Created(exp, created, url)
 
 
@@ -144,6 +152,7 @@ def launch(
 
     from unlearn_opt.service.experiment import load_experiment
     from unlearn_opt.service.launch import Launcher, plan_slots
+    from unlearn_opt.service.originals import open_store
     from unlearn_opt.service.status import read_progress
     from unlearn_opt.service.storage import open_storage, resolve_artifacts, resolve_url
     from unlearn_opt.service.tickets import release_workers
@@ -153,10 +162,12 @@ def launch(
     rdb = open_storage(url)
     exp = load_experiment(rdb, experiment)
     studies = [optuna.load_study(study_name=n, storage=rdb) for n in (*exp.studies.values(), exp.originals_study)]
+    location = resolve_artifacts(artifacts, url)
+    open_store(studies[-1], location)  # the experiment's own store, or one line and exit 2 before any worker starts
     launcher = Launcher(
         experiment=exp.name,
         storage_url=url,
-        artifacts=resolve_artifacts(artifacts, url).spec,
+        artifacts=location.spec,
         slots=slots,
         read_progress=lambda: read_progress(rdb, exp),
         threads_per_worker=cpu_threads_per_worker(sum(s.device == "cpu" for s in slots)),

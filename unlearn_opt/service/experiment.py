@@ -96,6 +96,17 @@ def _is_complete(storage: BaseStorage, name: str) -> bool:
     return "spec_hash" in storage.get_study_user_attrs(study_id)
 
 
+def _versions(storage: BaseStorage, base: str) -> list[str]:
+    """The experiments stored as ``base.vK``."""
+    return [n for n in experiment_names(storage) if n.startswith(f"{base}.v") and n[len(base) + 2 :].isdigit()]
+
+
+def _renamed(spec: Spec, name: str) -> Spec:
+    raw = spec.to_dict()
+    raw["name"] = name
+    return spec_from_dict(raw)
+
+
 def _new_version_name(storage: BaseStorage, base: str) -> str:
     taken = set(experiment_names(storage))
     k = 2
@@ -115,7 +126,9 @@ def create_experiment(
     """Create every study of ``spec`` (idempotent). Returns (experiment, created?).
 
     A different spec under an existing name is refused unless ``new_version``, which stores it
-    as ``NAME.vK``."""
+    as ``NAME.vK`` (the first free K; the existing ``NAME.vK`` if it holds this spec). The caller
+    holds the creation lock (``locks.creation_lock``): the check and the writes are one step for
+    every other ``create-study``."""
     if spec.name in experiment_names(storage) and _is_complete(storage, spec.name):
         stored = load_experiment(storage, spec.name)
         if stored.spec_hash == spec.digest():
@@ -127,9 +140,11 @@ def create_experiment(
                 f"{stored.spec_hash[:12]}, given {spec.digest()[:12]}); give the spec a new name "
                 "or pass --new-version"
             )
-        raw = spec.to_dict()
-        raw["name"] = _new_version_name(storage, spec.name)
-        spec = spec_from_dict(raw)
+        for version in _versions(storage, spec.name):  # this spec stored before as NAME.vK
+            renamed = _renamed(spec, version)
+            if _is_complete(storage, version) and load_experiment(storage, version).spec_hash == renamed.digest():
+                return create_experiment(renamed, storage=storage, splits=splits, artifacts=artifacts)
+        spec = _renamed(spec, _new_version_name(storage, spec.name))
     experiment = experiment_from_spec(spec, splits_digest=splits.digest())
     _ensure_studies(experiment, storage)
     _create_originals(experiment, storage, splits, artifacts)

@@ -43,12 +43,15 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "trial_values": ("trial_id", "objective", "value", "value_type"),
     "trial_user_attributes": ("trial_id", "key", "value_json"),
     "trial_heartbeats": ("trial_id", "heartbeat"),
+    "trial_system_attributes": ("trial_id", "key"),
 }
 
 _TRIALS = models.TrialModel.__table__
 _VALUES = models.TrialValueModel.__table__
 _USER_ATTRS = models.TrialUserAttributeModel.__table__
 _HEARTBEATS = models.TrialHeartbeatModel.__table__
+_SYSTEM_ATTRS = models.TrialSystemAttributeModel.__table__
+ARTIFACT_LINK = "artifacts:"  # a trial's system attribute ``artifacts:ID`` lists artifact ID on it (upload_artifact)
 
 Target = optuna.Study | BaseStorage
 
@@ -87,12 +90,16 @@ def stored_schema(conn: sqlalchemy.Connection) -> str | None:
     return str(revision) if revision is not None else None
 
 
+class SchemaError(UserError):
+    """The database holds Optuna tables of another schema revision (or half-made ones)."""
+
+
 def check_schema(conn: sqlalchemy.Connection) -> None:
     """A UserError if the database holds Optuna tables of another schema revision than the one
     this module writes (another Optuna made them). A database without them is fine."""
     revision = stored_schema(conn)
     if revision is not None and revision != SCHEMA_REVISION:
-        raise UserError(
+        raise SchemaError(
             f"its Optuna tables are schema revision {revision}, but unlearn-opt works with revision "
             f"{SCHEMA_REVISION} (Optuna {'.'.join(map(str, SUPPORTED_OPTUNA))}) only; upgrade it with "
             "`optuna storage upgrade --storage URL` or use the Optuna that made it"
@@ -252,6 +259,17 @@ def write_user_attrs(conn: sqlalchemy.Connection, trial_id: int, attrs: Mapping[
     rows = [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)} for key, value in attrs.items()]
     conn.execute(sqlalchemy.delete(_USER_ATTRS).where(_USER_ATTRS.c.trial_id == trial_id, _USER_ATTRS.c.key.in_(list(attrs))))
     conn.execute(sqlalchemy.insert(_USER_ATTRS), rows)
+
+
+def drop_artifact_links(conn: sqlalchemy.Connection, trial_id: int, *, keep: str) -> int:
+    """Delete the trial's artifact links (system attributes ``artifacts:ID``) except the one of
+    ``keep``: a retried trial inherits its failed try's links (Optuna's stale-trial retry copies
+    the system attributes), which name uploads that never completed. Returns how many."""
+    attrs = _SYSTEM_ATTRS.c
+    stmt = sqlalchemy.delete(_SYSTEM_ATTRS).where(
+        attrs.trial_id == trial_id, attrs.key.startswith(ARTIFACT_LINK, autoescape=True), attrs.key != ARTIFACT_LINK + keep
+    )
+    return int(conn.execute(stmt).rowcount)
 
 
 def write_values(conn: sqlalchemy.Connection, trial_id: int, values: Sequence[float]) -> None:

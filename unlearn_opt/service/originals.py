@@ -16,23 +16,66 @@ from pathlib import Path
 import optuna
 import torch
 from optuna.artifacts import download_artifact, upload_artifact
+from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial, TrialState
 
 from unlearn_opt.engine.workspace import OriginalRecord, Workspace, state_from_bytes, state_to_bytes
+from unlearn_opt.errors import UserError
 from unlearn_opt.service import tickets
 from unlearn_opt.service.optuna_adapter import trial_id as trial_id_of
-from unlearn_opt.service.storage import ArtifactStore
+from unlearn_opt.service.storage import ArtifactLocation, ArtifactStore
 
 ModelKey = tuple[str, float, float]  # (kind, width, sparsity)
 CORRUPT_ATTR = "corrupt_artifacts"  # on the originals study: checkpoints that failed their checksum
 
 
 class CheckpointError(RuntimeError):
-    """A stored checkpoint is missing or does not match its recorded checksum."""
+    """A stored checkpoint is missing (``missing``) or does not match its recorded checksum."""
 
-    def __init__(self, message: str, *, artifact_id: str | None = None) -> None:
+    def __init__(self, message: str, *, artifact_id: str | None = None, missing: bool = False) -> None:
         super().__init__(message)
         self.artifact_id = artifact_id
+        self.missing = missing
+
+
+def open_store(study: optuna.Study, location: ArtifactLocation) -> ArtifactStore:
+    """The artifact store of the experiment whose originals study is ``study``; a UserError, with
+    nothing written (not even the folder), if ``location`` is not the store that create-study
+    wrote into. The store's identity is the experiment's splits file: create-study uploads it
+    there under a random id (a UUID) and records that id on the experiment (``splits_artifact_id``)."""
+    attrs = study.user_attrs
+    marker = attrs.get("splits_artifact_id")
+    wrong = (
+        f"artifacts: {location.spec} is not the artifact store of experiment {attrs.get('experiment', '?')!r} "
+        f"(it lacks the experiment's splits file {marker}; create-study used {attrs.get('artifacts', '?')}): "
+        "give that store with --artifacts or $UNLEARN_OPT_ARTIFACTS"
+    )
+    if marker and not location.spec.startswith("s3://") and not Path(location.spec).is_dir():
+        raise UserError(wrong)
+    store = location.open()
+    if marker and not _holds(store, marker, location):
+        raise UserError(wrong)
+    return store
+
+
+def _holds(store: ArtifactStore, artifact_id: str, location: ArtifactLocation) -> bool:
+    try:
+        store.open_reader(artifact_id).close()
+    except ArtifactNotFound:
+        return False
+    except Exception as exc:  # noqa: BLE001 - a store that cannot be read is one clear line
+        raise UserError(f"artifacts: cannot read {location.spec}: {type(exc).__name__}: {exc}") from None
+    return True
+
+
+def store_lost(study: optuna.Study, location: ArtifactLocation) -> UserError | None:
+    """After a missing checkpoint: the error to stop with if the whole store is gone (unmounted,
+    replaced), None if only that checkpoint is (then it is retrained)."""
+    try:
+        open_store(study, location)
+    except UserError as exc:
+        return exc
+    return None
 
 
 def retrain_corrupt(study: optuna.Study, trial: FrozenTrial, artifact_id: str | None) -> bool:
@@ -118,8 +161,9 @@ def store_model(
     record: OriginalRecord,
     store: ArtifactStore,
 ) -> None:
-    """Upload ``model``'s checkpoint and complete ``trial`` with the record, the artifact id and
-    the checkpoint's SHA-256."""
+    """Upload ``model``'s checkpoint, read it back and compare its SHA-256 (any store: an upload
+    cut short is never recorded), then complete ``trial`` with the record, the artifact id and the
+    SHA-256; the finished trial lists that checkpoint only."""
     kind, width, sparsity = key
     blob = state_to_bytes(model)
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,6 +172,9 @@ def store_model(
         artifact_id = upload_artifact(
             artifact_store=store, file_path=str(path), study_or_trial=trial, mimetype="application/octet-stream"
         )
+    with store.open_reader(artifact_id) as stored:
+        if sha256(stored.read()) != sha256(blob):
+            raise CheckpointError(f"{kind} w={width:g} s={sparsity:g}: checkpoint {artifact_id} was not stored whole")
     attrs = {
         "record": record.to_dict(),
         "artifact_id": artifact_id,
@@ -138,7 +185,7 @@ def store_model(
         "overparameterized": record.overparameterized,
         "train_seconds": record.train_seconds,
     }
-    tickets.complete(study, trial, [record.test_error], user_attrs=attrs)
+    tickets.complete(study, trial, [record.test_error], user_attrs=attrs, only_artifact=artifact_id)
 
 
 def is_duplicate(study: optuna.Study, trial_id: int) -> bool:
@@ -169,6 +216,12 @@ def install(ws: Workspace, trial: FrozenTrial, store: ArtifactStore) -> None:
         path = Path(tmp) / "checkpoint.pt"
         try:
             download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
+        except ArtifactNotFound:
+            raise CheckpointError(
+                f"{kind} w={width:g} s={sparsity:g}: checkpoint {artifact_id} is missing from the artifact store",
+                artifact_id=artifact_id,
+                missing=True,
+            ) from None
         except Exception as exc:  # noqa: BLE001 - any store failure becomes one clear error
             raise CheckpointError(
                 f"{kind} w={width:g} s={sparsity:g}: cannot read checkpoint {artifact_id}: {exc}", artifact_id=artifact_id

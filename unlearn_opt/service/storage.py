@@ -17,7 +17,6 @@ from typing import BinaryIO, Protocol
 
 import optuna
 import sqlalchemy
-from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -138,7 +137,7 @@ def _check_schema(url: str, conn: sqlalchemy.Connection) -> None:
     try:
         optuna_adapter.check_schema(conn)
     except UserError as exc:
-        raise UserError(f"storage {mask_url(url)}: {exc}") from None
+        raise type(exc)(f"storage {mask_url(url)}: {exc}") from None  # a SchemaError stays one
 
 
 def _dropped(exc: SQLAlchemyError) -> bool:
@@ -268,7 +267,9 @@ class ArtifactLocation:
             raise UserError(f"artifacts: cannot create the folder {path} ({exc.strerror or exc})") from None
         if not os.access(path, os.W_OK):
             raise UserError(f"artifacts: {path} is not writable")
-        return FileSystemArtifactStore(str(path))
+        from unlearn_opt.service.filestore import AtomicFileStore
+
+        return AtomicFileStore(path)  # a checkpoint appears only once complete
 
 
 class _Prefixed:

@@ -74,9 +74,18 @@ def close_surplus(storage: optuna.Study | BaseStorage, trial_id: int) -> bool:
         return _close_surplus(conn, trial_id)
 
 
-def complete(study: optuna.Study, trial: optuna.Trial, values: Sequence[float], *, user_attrs: Mapping[str, Any]) -> None:
+def complete(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    values: Sequence[float],
+    *,
+    user_attrs: Mapping[str, Any],
+    only_artifact: str | None = None,
+) -> None:
     """``study.tell(trial, values)`` with ``user_attrs`` written first, in one transaction: the
-    sampler's ``after_trial`` hook, then the attributes, the values and COMPLETE. Raises
+    sampler's ``after_trial`` hook, then the attributes, the values and COMPLETE. With
+    ``only_artifact``, the trial's links to any other artifact (inherited from a failed try) are
+    dropped in the same transaction, so the finished trial lists that artifact only. Raises
     ``UpdateFinishedTrialError`` (nothing written) if the trial is no longer RUNNING (another
     worker failed it as stale), ``ValueError`` for values Optuna would refuse."""
     floats = [float(v) for v in values]
@@ -101,6 +110,8 @@ def complete(study: optuna.Study, trial: optuna.Trial, values: Sequence[float], 
     with rdb.transaction(study) as conn:
         rdb.lock_unfinished(conn, tid)
         rdb.write_user_attrs(conn, tid, user_attrs)
+        if only_artifact is not None:
+            rdb.drop_artifact_links(conn, tid, keep=only_artifact)
         rdb.write_values(conn, tid, floats)
         if not rdb.move_state(conn, tid, old=TrialState.RUNNING, new=TrialState.COMPLETE):  # WAITING: never popped here
             raise UpdateFinishedTrialError(f"Trial#{trial.number} is not RUNNING and can not be completed.")

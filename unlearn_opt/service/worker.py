@@ -51,7 +51,9 @@ from unlearn_opt.service.originals import (
     install,
     is_duplicate,
     key_of,
+    open_store,
     retrain_corrupt,
+    store_lost,
     store_model,
     train_model,
 )
@@ -119,7 +121,7 @@ class Worker:
             for i, (key, name) in enumerate(self.exp.studies.items())
         }
         self.originals = optuna.load_study(study_name=self.exp.originals_study, storage=self.storage)
-        self.store = self.artifacts.open()
+        self.store = open_store(self.originals, self.artifacts)  # the experiment's own store, or exit 2
         self._ws: Workspace | None = None
         self._last_sweep = 0.0
         self._view: OriginalsView | None = None  # kept once every original is trained
@@ -356,6 +358,9 @@ class Worker:
         try:
             install(self.ws, trial, self.store)
         except CheckpointError as exc:  # never a silently wrong model: retrain it, fail this trial
+            lost = store_lost(self.originals, self.artifacts) if exc.missing else None
+            if lost is not None:  # not the checkpoint, the whole store is gone: stop, mark nothing
+                raise lost from None
             retrain_corrupt(self.originals, trial, exc.artifact_id)
             self._forget_view()
             raise
