@@ -19,6 +19,19 @@ def test_error_rate_by_hand() -> None:
     assert error_rate(logits, torch.tensor([0, 1, 1, 0])) == 0.5
 
 
+def test_error_rate_is_the_exact_fraction_in_float64() -> None:
+    """9 wrong of 50 is stored as 0.18 (float32's mean gave 0.18000000715255737)."""
+    labels = torch.zeros(50, dtype=torch.long)
+    logits = torch.zeros(50, 2)
+    logits[:9, 1] = 1.0
+    assert error_rate(logits, labels) == 0.18
+    assert repr(error_rate(logits, labels)) == "0.18"
+    for n, wrong in ((300, 7), (1797, 1000), (97, 13)):
+        lab, lg = torch.zeros(n, dtype=torch.long), torch.zeros(n, 2)
+        lg[:wrong, 1] = 1.0
+        assert error_rate(lg, lab) == wrong / n
+
+
 def test_mia_auc_by_hand() -> None:
     # members' losses all below non-members' → AUC 1; interleaved: count the ordered pairs
     assert mia_auc(torch.tensor([0.1, 0.2]), torch.tensor([0.5, 0.9])) == 1.0
