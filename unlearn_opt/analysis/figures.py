@@ -39,55 +39,73 @@ def width_symbols(widths: Sequence[float]) -> dict[float, str]:
     return {w: SYMBOLS[i % len(SYMBOLS)] for i, w in enumerate(sorted(set(widths)))}
 
 
+SQRT_TICKS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+
+
+def _sqrt(values: Sequence[float]) -> list[float]:
+    return [math.sqrt(max(0.0, v)) for v in values]
+
+
+def _sqrt_ticks(top: float) -> dict[str, Any]:
+    """Ticks of a square-root axis at round values up to ``top`` (labelled with the values), at
+    least 7 % of the axis apart so that their labels do not collide near 0."""
+    span = math.sqrt(max(top, 0.01) * 1.05)
+    ticks: list[float] = []
+    for t in SQRT_TICKS:
+        if t <= span**2 and (not ticks or math.sqrt(t) - math.sqrt(ticks[-1]) >= 0.07 * span):
+            ticks.append(t)
+    return {"tickvals": _sqrt(ticks), "ticktext": [f"{t:g}" for t in ticks]}
+
+
 def pareto_front(studies: Sequence[StudyResult], *, title: str, threshold: float | None = None) -> go.Figure:
-    """Pareto fronts of the same (sparsity, method, goal) at every width, overlaid. Each width
-    has its own colour and open symbol, larger for narrower widths, so the fronts of the
-    over-parameterized widths, which pile up near (0, 0), stay visible one behind another."""
+    """Pareto fronts of the same (sparsity, method, goal) at every width, overlaid. Both axes
+    are square-root scales (positions √v, labels v): the errors of the over-parameterized
+    widths, which pile up near (0, 0) on a linear scale, are spread apart, and 0 stays on the
+    axis. Each width has its own colour and open symbol, larger for narrower widths (drawn
+    first, behind), so coinciding points remain visible one behind another."""
     fig = go.Figure()
     widths = [s.key.width for s in studies]
     colors, symbols = width_colors(widths), width_symbols(widths)
     rank = {w: i for i, w in enumerate(sorted(set(widths)))}
+    top_x = top_y = 0.0
     for s in sorted(studies, key=lambda s: s.key.width):
         w = s.key.width
-        size = 16 - 8 * rank[w] / max(1, len(rank) - 1)
+        size = 22 - 14 * rank[w] / max(1, len(rank) - 1)
         regime = "" if threshold is None else (" (over)" if w >= threshold else " (under)")
         done = s.complete
-        fig.add_trace(
-            go.Scatter(
-                x=[t.values[0] for t in done],
-                y=[t.values[1] for t in done],
-                mode="markers",
-                marker={"color": colors[w], "opacity": 0.35, "size": 6, "symbol": symbols[w]},
-                showlegend=False,
-                legendgroup=f"w{w:g}",
-                name=f"width {w:g}: all trials",
-                hovertext=[f"width {w:g}, trial {t.number}" for t in done],
-            )
-        )
         front = sorted(s.pareto(), key=lambda t: t.values[0])
-        fig.add_trace(
-            go.Scatter(
-                x=[t.values[0] for t in front],
-                y=[t.values[1] for t in front],
-                mode="lines+markers",
-                line={"color": colors[w], "shape": "hv", "width": 1.5},
-                marker={"size": size, "symbol": f"{symbols[w]}-open", "line": {"width": 2}, "color": colors[w]},
-                legendgroup=f"w{w:g}",
-                name=f"width {w:g}{regime}",
-                hovertext=[f"width {w:g}, trial {t.number}" for t in front],
+        top_x = max([top_x, *(t.values[0] for t in done)])
+        top_y = max([top_y, *(t.values[1] for t in done)])
+        for trials, is_front in ((done, False), (front, True)):
+            fig.add_trace(
+                go.Scatter(
+                    x=_sqrt([t.values[0] for t in trials]),
+                    y=_sqrt([t.values[1] for t in trials]),
+                    customdata=[[t.number, t.values[0], t.values[1]] for t in trials],
+                    mode="lines+markers" if is_front else "markers",
+                    line={"color": colors[w], "shape": "hv", "width": 1.5},
+                    marker=(
+                        {"size": size, "symbol": f"{symbols[w]}-open", "line": {"width": 2}, "color": colors[w]}
+                        if is_front
+                        else {"color": colors[w], "opacity": 0.35, "size": 6, "symbol": symbols[w]}
+                    ),
+                    legendgroup=f"w{w:g}",
+                    showlegend=is_front,
+                    name=f"width {w:g}{regime}" if is_front else f"width {w:g}: all trials",
+                    hovertemplate=f"width {w:g}, trial %{{customdata[0]}}<br>(%{{customdata[1]:.4g}}, %{{customdata[2]:.4g}})"
+                    "<extra></extra>",
+                )
             )
-        )
     first = get_goal(studies[0].key.goal).first if studies else None
     fig.update_layout(
         title=title,
-        xaxis_title=f"{first.metric} ({first.direction})" if first else "objective 1 ()",
-        yaxis_title="val_error (minimize)",
+        xaxis_title=(f"{first.metric} ({first.direction})" if first else "objective 1") + ", square-root scale",
+        yaxis_title="val_error (minimize), square-root scale",
         legend_title="width (regime)",
         **LAYOUT,
     )
-    # a little room below 0 so points at 0 are not cut by the axis
-    fig.update_xaxes(rangemode="normal", zeroline=True)
-    fig.update_yaxes(rangemode="normal", zeroline=True)
+    fig.update_xaxes(zeroline=True, **_sqrt_ticks(top_x))
+    fig.update_yaxes(zeroline=True, **_sqrt_ticks(top_y))
     return fig
 
 
@@ -114,16 +132,16 @@ def width_axis(fig: go.Figure, widths: Sequence[float], *, threshold: float | No
     if threshold is not None:
         # shapes take data values on log axes too (annotations would need log10)
         fig.add_vline(x=threshold, line_dash="dot", line_color="#555", row="all", col="all")
-        fig.add_annotation(
-            x=0.0,
-            y=1.0,
-            xref="paper",
-            yref="paper",
-            yanchor="bottom",
-            yshift=-4,
-            showarrow=False,
-            font={"size": 11, "color": "#555"},
-            text=f"dotted line: {THRESHOLD_TEXT} (width {threshold:g}, the narrowest original at train error ≤ 0.5 %)",
+        # named in the legend (a line that draws nothing), where it does not cover a subplot title
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="lines",
+                line={"color": "#555", "dash": "dot", "width": 1.5},
+                name=f"{THRESHOLD_TEXT} (width {threshold:g})",
+                hoverinfo="skip",
+            )
         )
 
 
@@ -144,25 +162,6 @@ def selected_vs_width(rows: Sequence[dict[str, Any]], *, goal: str, sparsity: fl
     lambdas = sorted({r["lambda"] for r in picked})
     by_width = {r["width"]: r for r in sorted(picked, key=lambda r: r["width"])}  # references depend on width only
     for metric, (row, col) in zip(PAPER_METRICS, cells):
-        for kind, style, label in (
-            ("retrain", {"color": "black", "dash": "dot", "width": 2}, "retrain reference"),
-            ("original", {"color": "#888", "dash": "dash", "width": 2}, "original (before unlearning)"),
-        ):
-            ref = [(w, r.get(f"{kind}_{metric}")) for w, r in by_width.items() if r.get(f"{kind}_{metric}") is not None]
-            fig.add_trace(
-                go.Scatter(
-                    x=[w for w, _ in ref],
-                    y=[v for _, v in ref],
-                    mode="lines",
-                    line=style,
-                    name=label,
-                    legendgroup=kind,
-                    showlegend=(row, col) == (1, 1),
-                    hovertemplate=f"{label}<br>width %{{x:g}}<br>{metric} %{{y:.4f}}<extra></extra>",
-                ),
-                row=row,
-                col=col,
-            )
         for mi, method in enumerate(methods):
             color = METHOD_COLORS[mi % len(METHOD_COLORS)]
             for li, lam in enumerate(lambdas):
@@ -182,6 +181,25 @@ def selected_vs_width(rows: Sequence[dict[str, Any]], *, goal: str, sparsity: fl
                     row=row,
                     col=col,
                 )
+        for kind, style, label in (
+            ("retrain", {"color": "black", "dash": "dot", "width": 2}, "retrain reference"),
+            ("original", {"color": "#888", "dash": "dash", "width": 2}, "original (before unlearning)"),
+        ):
+            ref = [(w, r.get(f"{kind}_{metric}")) for w, r in by_width.items() if r.get(f"{kind}_{metric}") is not None]
+            fig.add_trace(
+                go.Scatter(
+                    x=[w for w, _ in ref],
+                    y=[v for _, v in ref],
+                    mode="lines",
+                    line=style,
+                    name=label,
+                    legendgroup=kind,
+                    showlegend=(row, col) == (1, 1),
+                    hovertemplate=f"{label}<br>width %{{x:g}}<br>{metric} %{{y:.4f}}<extra></extra>",
+                ),
+                row=row,
+                col=col,
+            )
     width_axis(fig, [r["width"] for r in picked], threshold=threshold)
     fig.update_layout(
         title=f"selected points ({goal}, sparsity {sparsity:g}); marker size ∝ λ ({', '.join(f'{v:g}' for v in lambdas)})",

@@ -35,8 +35,11 @@ from unlearn_opt.service.experiment import Experiment, load_experiment
 from unlearn_opt.service.storage import open_storage
 
 SELECTION_LEAD = ["study", "width", "sparsity", "method", "goal", "lambda", "trial_number", "j_lambda"]
-SELECTION_TABLE = [  # the columns of the selection table in report.html
-    "study",
+SELECTION_TABLE = [  # the columns of the selection table in report.html (the study's name is in the CSV)
+    "width",
+    "sparsity",
+    "method",
+    "goal",
     "lambda",
     "n_complete",
     "trial_number",
@@ -327,7 +330,8 @@ def render_report(data: ReportData) -> RenderedReport:
         dashboard_figs.setdefault(s.name, []).append(originals_fig)
 
     page.section("selection-table", "Selection table")
-    page.raw(_table(sel, SELECTION_TABLE, interactive="selection"))
+    columns = [c for c in SELECTION_TABLE if c != "sparsity" or exp.spec.sparse]
+    page.raw(_table(sel, columns, interactive="selection"))
 
     page.section("decision-regions", "Decision regions")
     if regions:
