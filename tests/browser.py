@@ -75,6 +75,44 @@ def wait_for_plots(browser: Any, *, timeout: float = 60) -> int:
     raise AssertionError("the report's plotly figures did not render")
 
 
+FIGURES_JS = """
+return Array.from(document.querySelectorAll('.js-plotly-plot')).map(function (gd) {
+  var fl = gd._fullLayout, text = function (sel) {
+    return Array.from(gd.querySelectorAll(sel)).map(function (e) { return e.textContent; }).filter(Boolean);
+  };
+  var axes = Object.keys(fl).filter(function (k) { return /^xaxis\\d*$/.test(k); }).map(function (k) {
+    var ax = fl[k], id = ax._id, labels = Array.from(gd.querySelectorAll('.' + id + 'tick text'))
+      .map(function (t) { var r = t.getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom, t.textContent]; });
+    return {id: id, title: ax.title && ax.title.text, type: ax.type, labels: labels,
+            lines: (fl.shapes || []).filter(function (s) { return s.xref === id && s.x0 === s.x1; })
+              .map(function (s) { return [s.x0, ax._offset + ax.d2p(s.x0)]; }),
+            tickPixels: (ax.tickvals || []).map(function (v) { return [v, ax._offset + ax.d2p(v)]; })};
+  });
+  return {title: text('.gtitle').join(' '), xtitles: text('.g-xtitle, [class^=g-x][class$=title]'),
+          ytitles: text('.g-ytitle, [class^=g-y][class$=title]'), traces: gd.data.length,
+          drawn: gd.querySelectorAll('.scatterlayer .trace, .heatmaplayer .hm').length,
+          legend: text('.legendtext'), panels: text('.annotation-text'), axes: axes};
+});
+"""
+
+
+def figures(browser: Any) -> list[dict[str, Any]]:
+    """Each rendered plotly figure of the page: its title, axis titles, trace counts (in the data
+    and drawn), legend entries, annotations (subplot titles), and per x axis its type, tick labels' boxes, and the vertical
+    lines drawn on it with their pixel positions (``_fullLayout``: the figure as laid out)."""
+    return list(browser.execute_script(FIGURES_JS))
+
+
+def overlapping(labels: list[list[Any]]) -> list[tuple[str, str]]:
+    """Pairs of tick labels whose boxes intersect (more than half a pixel each way)."""
+    out = []
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            if min(a[1], b[1]) - max(a[0], b[0]) > 0.5 and min(a[3], b[3]) - max(a[2], b[2]) > 0.5:
+                out.append((a[4], b[4]))
+    return out
+
+
 def full_page_png(browser: Any, out: Path) -> None:
     """A PNG of the whole page (not only the window), through the DevTools protocol."""
     shot = browser.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})

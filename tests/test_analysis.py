@@ -180,6 +180,46 @@ def test_report_after_regions_has_findings_regions_and_images(finished: Path) ->
 
 
 @pytest.mark.slow
+def test_report_reads_in_a_browser(finished: Path) -> None:
+    """The report of the finished experiment in headless Chromium: every figure drawn with its
+    title, axis titles and traces; the findings' rules and support on the page; the selection
+    table filters and sorts."""
+    from selenium.webdriver.common.by import By
+
+    from tests.browser import figures, headless, require_chromium, wait_for_plots
+
+    chromium, driver = require_chromium()
+    out = run_cli("report", "tiny", "--out", "rep3", "--no-dashboard", cwd=finished)
+    assert out.returncode == 0, out.stderr
+    with headless(chromium, driver, width=1280) as browser:
+        browser.get((finished / "rep3" / "report.html").as_uri())
+        n = wait_for_plots(browser)
+        assert n >= 5  # originals, 2 Pareto fronts, selected points, hypervolume (+ regions)
+        for fig in figures(browser):
+            assert fig["title"], fig
+            assert fig["xtitles"] and (fig["ytitles"] or fig["panels"]), fig["title"]  # y named by a panel title
+            assert fig["traces"] > 0 and fig["drawn"] > 0, fig["title"]
+            for ax in fig["axes"]:
+                if ax["title"] == "width":  # the experiment's widths, labelled as such
+                    assert [lab[4] for lab in ax["labels"]] == ["0.25", "1"], fig["title"]
+        titles = [f["title"] for f in figures(browser)]
+        assert any(t.startswith("hypervolume") for t in titles) and any(t.startswith("scrub — privacy") for t in titles)
+        body = browser.find_element(By.TAG_NAME, "body").text
+        assert "findings.py" not in body and "Holds if" in body and "COMPLETE trials" in body
+        assert "same at every λ" in body or "flips across λ" in body
+        box = browser.find_element(By.ID, "selection")
+        box.find_element(By.CSS_SELECTOR, "input.filter").send_keys("scrub")
+        assert box.find_element(By.CSS_SELECTOR, ".count").text == "6 of 12 rows"
+        column = [th.text for th in box.find_elements(By.TAG_NAME, "th")].index("j_lambda")
+        header = box.find_elements(By.TAG_NAME, "th")[column]
+        header.click()
+        assert header.get_attribute("data-dir") == "asc"
+        shown = [r for r in box.find_elements(By.CSS_SELECTOR, "tbody tr") if r.is_displayed()]
+        values = [float(r.find_elements(By.TAG_NAME, "td")[column].text) for r in shown]
+        assert len(values) == 6 and values == sorted(values)
+
+
+@pytest.mark.slow
 def test_decision_regions_fine_tuned_to_flip_f_changes_near_f() -> None:
     """A model fine-tuned to flip F's labels changes its predictions near F (C_prox > 0)."""
     import torch
