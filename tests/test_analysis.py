@@ -7,6 +7,7 @@ import itertools
 import os
 import re
 import shutil
+from fractions import Fraction
 from pathlib import Path
 
 import optuna
@@ -119,6 +120,14 @@ def test_report_files(finished: Path) -> None:
     system_attrs = storage.get_study_system_attrs(optuna_adapter.study_id(study))
     assert sum(k.startswith("dashboard:plot_data:") for k in system_attrs) >= 2
     assert "tiny/w1/scrub/privacy" in optuna_dashboard_note(study)
+    # the originals study's note says what it is and lists its models with their exact errors
+    originals = optuna.load_study(study_name="tiny/_originals", storage=storage)
+    note = optuna_dashboard_note(originals)
+    assert "Not an optimisation" in note and "| retrain | 1 | 0 |" in note
+    for t in originals.get_trials(states=[TrialState.COMPLETE]):  # errors: the float64 of the exact fraction
+        metrics = t.user_attrs["record"]["metrics"]
+        errors = [t.values[0], t.user_attrs["train_error"], *(v for k, v in metrics.items() if k.endswith("_error"))]
+        assert all(float(Fraction(v).limit_denominator(10_000)) == v for v in errors), errors  # not 0.18000000715
 
 
 def optuna_dashboard_note(study: optuna.Study) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import optuna
 import plotly.graph_objects as go
 from optuna.storages import BaseStorage
 from optuna_dashboard import save_note, save_plotly_graph_object
@@ -31,7 +32,7 @@ from unlearn_opt.analysis.figures import (
 from unlearn_opt.analysis.findings import REGIME_RULE, Finding, findings, interpolation_threshold, to_json, to_markdown
 from unlearn_opt.analysis.regions import plane_figure, stored_regions
 from unlearn_opt.errors import UserError
-from unlearn_opt.service.experiment import Experiment, load_experiment
+from unlearn_opt.service.experiment import ORIGINALS_ABOUT, Experiment, load_experiment
 from unlearn_opt.service.storage import open_storage
 
 SELECTION_LEAD = ["study", "width", "sparsity", "method", "goal", "lambda", "trial_number", "j_lambda"]
@@ -360,7 +361,8 @@ def write_report(
     regions.csv, findings.md/.json, report.html (and the main figures as PNG under figures/
     with ``images``), and save its figures and a note on each study for the dashboard; returns
     the HTML path."""
-    data = build_report(open_storage(storage_url), experiment)
+    storage = open_storage(storage_url)
+    data = build_report(storage, experiment)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_tables(data, out)
@@ -370,7 +372,7 @@ def write_report(
     if images:
         write_images(rendered.static, out / "figures")
     if save_to_dashboard:
-        save_on_studies(data, rendered.dashboard)
+        save_on_studies(data, rendered.dashboard, storage=storage)
     return path
 
 
@@ -409,8 +411,9 @@ def write_images(figures: dict[str, go.Figure], folder: Path) -> None:
             ) from None
 
 
-def save_on_studies(data: ReportData, figs: Mapping[str, Sequence[go.Figure]]) -> None:
-    """Each study's figures and a note (its selected points) for optuna-dashboard."""
+def save_on_studies(data: ReportData, figs: Mapping[str, Sequence[go.Figure]], *, storage: BaseStorage | None = None) -> None:
+    """Each study's figures and a note (its selected points) for optuna-dashboard; with
+    ``storage``, also the originals study's note: what it is and a table of its models."""
     res, sel = data.results, data.selection
     for s in res.studies:
         for i, fig in enumerate(figs.get(s.name, [])):
@@ -432,3 +435,12 @@ def save_on_studies(data: ReportData, figs: Mapping[str, Sequence[go.Figure]]) -
                     f"{r['objective_2']:.4f} | {r['test_error']:.4f} |"
                 )
         save_note(s.study, "\n".join(lines))
+    exp = res.experiment
+    models = [
+        f"| {kind} | {w:g} | {sp:g} | {m['train_error']:.4f} | {m['test_error']:.4f} | {'over' if m['overparameterized'] else 'under'} |"
+        for (kind, w, sp), m in sorted(res.originals.items())
+    ]
+    note = [f"## {exp.originals_study}: the trained models", "", ORIGINALS_ABOUT, ""]
+    note += ["| kind | width | sparsity | train_error | test_error | regime |", "|---|---|---|---|---|---|", *models]
+    if storage is not None:
+        save_note(optuna.load_study(study_name=exp.originals_study, storage=storage), "\n".join(note))
