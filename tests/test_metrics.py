@@ -99,6 +99,9 @@ def test_region_scores_unchanged_and_local_change() -> None:
     local = Flip(forget[0], 1.0)
     scores = region_scores(original=zero, unlearned=local, forget_x=forget[:1], test_x=test, delta=0.5, samples=50)
     assert scores.c_prox == 1.0 and scores.s_far == 1.0
+    # 5 forget examples × 7 samples: a share of 35 probe points, stored as the exact fraction
+    part = region_scores(original=zero, unlearned=local, forget_x=forget, test_x=test, delta=0.5, samples=7)
+    assert 0 < part.c_prox < 1 and part.c_prox == round(part.c_prox * 35) / 35
 
 
 def test_a_diverged_model_is_measured_not_crashed() -> None:
