@@ -244,7 +244,7 @@ def hypervolume_history(studies: Sequence[StudyResult], *, cols: int | None = No
     titles = [f"{m} · {g}" + (f" · s={sp:g}" if sparse else "") for sp, g, m in keys]
     n_rows = cells[-1][0] if cells else 1
     fig = make_subplots(
-        rows=n_rows, cols=cols, subplot_titles=titles or None, horizontal_spacing=0.06, vertical_spacing=0.5 / n_rows
+        rows=n_rows, cols=cols, subplot_titles=titles or None, horizontal_spacing=0.06, vertical_spacing=min(0.15, 0.3 / n_rows)
     )
     widths = [s.key.width for s in studies]
     colors, symbols = width_colors(widths), width_symbols(widths)

@@ -86,10 +86,11 @@ class Finding:
             return f"{self.points} original models (one training each, no trials); {self.replicates} replicate(s)"
         word = {True: "holds", False: "not", None: "?"}
         per = ", ".join(f"λ={lam:g} {word[v]}" for lam, v in sorted(self.by_lambda.items()))
+        head = f"{self.points} selected points from {self.trials} COMPLETE trials; {self.replicates} replicate(s)"
+        if all(v is None for v in self.by_lambda.values()):
+            return head + "; no verdict at any single λ"
         flip = "flips across λ" if self.flips else "same at every λ"
-        return f"{self.points} selected points from {self.trials} COMPLETE trials; {self.replicates} replicate(s); {flip}" + (
-            f" ({per})" if per else ""
-        )
+        return f"{head}; {flip} ({per})"
 
 
 def _mean(values: Iterable[float | None]) -> float | None:

@@ -332,6 +332,8 @@ def render_report(data: ReportData) -> RenderedReport:
 
     page.section("selection-table", "Selection table")
     columns = [c for c in SELECTION_TABLE if c != "sparsity" or exp.spec.sparse]
+    if any("replicate" in r for r in sel):  # replicated experiments: which replicate a row is from
+        columns.insert(columns.index("lambda"), "replicate")
     page.raw(_table(sel, columns, interactive="selection"))
 
     page.section("decision-regions", "Decision regions")
