@@ -55,6 +55,8 @@ def test_mia_efficacy_separable_confidences() -> None:
     assert mia_efficacy(retain_conf=members, test_conf=nonmembers, forget_conf=looks_nonmember) == 1.0
     mixed = torch.cat([looks_member[:10], looks_nonmember[:30]])
     assert mia_efficacy(retain_conf=members, test_conf=nonmembers, forget_conf=mixed) == pytest.approx(0.75)
+    odd = torch.cat([0.97 * torch.ones(43), 0.1 * torch.ones(57)])  # 57 of 100 non-member: 0.57, not 1 − 0.43
+    assert mia_efficacy(retain_conf=members, test_conf=nonmembers, forget_conf=odd) == 0.57
     # at most max_examples of each class are used (subsampling keeps it working)
     assert mia_efficacy(retain_conf=members, test_conf=nonmembers, forget_conf=looks_nonmember, max_examples=50) == 1.0
 
