@@ -7,6 +7,7 @@ import itertools
 import os
 import re
 import shutil
+from fractions import Fraction
 from pathlib import Path
 
 import optuna
@@ -119,6 +120,14 @@ def test_report_files(finished: Path) -> None:
     system_attrs = storage.get_study_system_attrs(optuna_adapter.study_id(study))
     assert sum(k.startswith("dashboard:plot_data:") for k in system_attrs) >= 2
     assert "tiny/w1/scrub/privacy" in optuna_dashboard_note(study)
+    # the originals study's note says what it is and lists its models with their exact errors
+    originals = optuna.load_study(study_name="tiny/_originals", storage=storage)
+    note = optuna_dashboard_note(originals)
+    assert "Not an optimisation" in note and "| retrain | 1 | 0 |" in note
+    for t in originals.get_trials(states=[TrialState.COMPLETE]):  # errors: the float64 of the exact fraction
+        metrics = t.user_attrs["record"]["metrics"]
+        errors = [t.values[0], t.user_attrs["train_error"], *(v for k, v in metrics.items() if k.endswith("_error"))]
+        assert all(float(Fraction(v).limit_denominator(10_000)) == v for v in errors), errors  # not 0.18000000715
 
 
 def optuna_dashboard_note(study: optuna.Study) -> str:
@@ -177,6 +186,46 @@ def test_report_after_regions_has_findings_regions_and_images(finished: Path) ->
         pngs = sorted(p.name for p in (rep / "figures").glob("*.png"))
         assert {"originals.png", "regions.png", "selected-privacy.png", "pareto-scrub-privacy.png"} <= set(pngs)
         assert all((rep / "figures" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+@pytest.mark.slow
+def test_report_reads_in_a_browser(finished: Path) -> None:
+    """The report of the finished experiment in headless Chromium: every figure drawn with its
+    title, axis titles and traces; the findings' rules and support on the page; the selection
+    table filters and sorts."""
+    from selenium.webdriver.common.by import By
+
+    from tests.browser import figures, headless, require_chromium, wait_for_plots
+
+    chromium, driver = require_chromium()
+    out = run_cli("report", "tiny", "--out", "rep3", "--no-dashboard", cwd=finished)
+    assert out.returncode == 0, out.stderr
+    with headless(chromium, driver, width=1280) as browser:
+        browser.get((finished / "rep3" / "report.html").as_uri())
+        n = wait_for_plots(browser)
+        assert n >= 5  # originals, 2 Pareto fronts, selected points, hypervolume (+ regions)
+        for fig in figures(browser):
+            assert fig["title"], fig
+            assert fig["xtitles"] and (fig["ytitles"] or fig["panels"]), fig["title"]  # y named by a panel title
+            assert fig["traces"] > 0 and fig["drawn"] > 0, fig["title"]
+            for ax in fig["axes"]:
+                if ax["title"] == "width":  # the experiment's widths, labelled as such
+                    assert [lab[4] for lab in ax["labels"]] == ["0.25", "1"], fig["title"]
+        titles = [f["title"] for f in figures(browser)]
+        assert any(t.startswith("hypervolume") for t in titles) and any(t.startswith("scrub — privacy") for t in titles)
+        body = browser.find_element(By.TAG_NAME, "body").text
+        assert "findings.py" not in body and "Holds if" in body and "COMPLETE trials" in body
+        assert "same at every λ" in body or "flips across λ" in body
+        box = browser.find_element(By.ID, "selection")
+        box.find_element(By.CSS_SELECTOR, "input.filter").send_keys("scrub")
+        assert box.find_element(By.CSS_SELECTOR, ".count").text == "6 of 12 rows"
+        column = [th.text for th in box.find_elements(By.TAG_NAME, "th")].index("j_lambda")
+        header = box.find_elements(By.TAG_NAME, "th")[column]
+        header.click()
+        assert header.get_attribute("data-dir") == "asc"
+        shown = [r for r in box.find_elements(By.CSS_SELECTOR, "tbody tr") if r.is_displayed()]
+        values = [float(r.find_elements(By.TAG_NAME, "td")[column].text) for r in shown]
+        assert len(values) == 6 and values == sorted(values)
 
 
 @pytest.mark.slow

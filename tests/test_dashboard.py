@@ -75,6 +75,8 @@ def test_dashboard_api_serves_studies_and_figures(dashboard: str) -> None:
     originals = get(f"{dashboard}/api/studies/{names['tiny/_originals']}?after=0")
     assert any(a["key"] == "record" for t in originals["trials"] for a in t["user_attrs"])
     assert originals["trials"][0]["artifacts"]  # checkpoints browsable
+    assert "Not an optimisation" in originals["note"]["body"]  # what the study is, on its page
+    assert originals["objective_names"] == ["test_error (recorded, not optimised)"]
 
 
 def test_dashboard_binds_localhost_by_default() -> None:

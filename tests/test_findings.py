@@ -108,3 +108,26 @@ def test_every_claim_reported_even_on_an_empty_experiment() -> None:
     assert [f.claim for f in found] == ["a", "b", "c", "d", "e"] and all(f.holds is None for f in found)
     text = to_markdown(findings([], ORIGINALS, [], methods=["scrub"]))
     assert "| (c) |" in text and "\\|E_F − E_Ft\\|" in text
+
+
+def test_each_verdict_states_its_rule_what_stands_behind_it_and_whether_it_flips_across_lambda() -> None:
+    rows = [
+        {**row(w, "scrub", "privacy", lam, forget=0, test=t, gap=g), "study": f"x/w{w:g}", "n_complete": n}
+        for w, lam, t, g, n in (
+            (0.1, 0.2, 0.3, 0.1, 7),
+            (1.0, 0.2, 0.05, 0.1, 5),
+            (0.1, 0.6, 0.3, 0.1, 7),
+            (1.0, 0.6, 0.3, 0.5, 5),
+        )
+    ]
+    a = findings(rows, ORIGINALS, [], methods=["scrub"])[0]
+    assert a.holds is False and a.by_lambda == {0.2: True, 0.6: False} and a.flips
+    assert (a.points, a.trials, a.replicates) == (4, 12, 1)  # 2 studies: 7 + 5 COMPLETE trials
+    assert "4 selected points from 12 COMPLETE trials" in a.evidence() and "flips across λ" in a.evidence()
+    assert "J_T = λ·g + (1 − λ)·E_T" in a.rule
+    steady = findings(rows[:2], ORIGINALS, [], methods=["scrub"])[0]
+    assert steady.holds is True and not steady.flips and "same at every λ" in steady.evidence()
+    text = to_markdown(findings(rows, ORIGINALS, [], methods=["scrub"]))
+    assert "flips across λ" in text and "train error is at most 0.5%" in text
+    c = findings(rows, ORIGINALS, [], methods=["scrub"])[2]
+    assert c.points == 2 and "original models" in c.evidence() and "≤ 0.05" in c.rule

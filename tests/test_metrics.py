@@ -19,6 +19,19 @@ def test_error_rate_by_hand() -> None:
     assert error_rate(logits, torch.tensor([0, 1, 1, 0])) == 0.5
 
 
+def test_error_rate_is_the_exact_fraction_in_float64() -> None:
+    """9 wrong of 50 is stored as 0.18 (float32's mean gave 0.18000000715255737)."""
+    labels = torch.zeros(50, dtype=torch.long)
+    logits = torch.zeros(50, 2)
+    logits[:9, 1] = 1.0
+    assert error_rate(logits, labels) == 0.18
+    assert repr(error_rate(logits, labels)) == "0.18"
+    for n, wrong in ((300, 7), (1797, 1000), (97, 13)):
+        lab, lg = torch.zeros(n, dtype=torch.long), torch.zeros(n, 2)
+        lg[:wrong, 1] = 1.0
+        assert error_rate(lg, lab) == wrong / n
+
+
 def test_mia_auc_by_hand() -> None:
     # members' losses all below non-members' → AUC 1; interleaved: count the ordered pairs
     assert mia_auc(torch.tensor([0.1, 0.2]), torch.tensor([0.5, 0.9])) == 1.0
@@ -42,6 +55,8 @@ def test_mia_efficacy_separable_confidences() -> None:
     assert mia_efficacy(retain_conf=members, test_conf=nonmembers, forget_conf=looks_nonmember) == 1.0
     mixed = torch.cat([looks_member[:10], looks_nonmember[:30]])
     assert mia_efficacy(retain_conf=members, test_conf=nonmembers, forget_conf=mixed) == pytest.approx(0.75)
+    odd = torch.cat([0.97 * torch.ones(43), 0.1 * torch.ones(57)])  # 57 of 100 non-member: 0.57, not 1 − 0.43
+    assert mia_efficacy(retain_conf=members, test_conf=nonmembers, forget_conf=odd) == 0.57
     # at most max_examples of each class are used (subsampling keeps it working)
     assert mia_efficacy(retain_conf=members, test_conf=nonmembers, forget_conf=looks_nonmember, max_examples=50) == 1.0
 
@@ -86,6 +101,9 @@ def test_region_scores_unchanged_and_local_change() -> None:
     local = Flip(forget[0], 1.0)
     scores = region_scores(original=zero, unlearned=local, forget_x=forget[:1], test_x=test, delta=0.5, samples=50)
     assert scores.c_prox == 1.0 and scores.s_far == 1.0
+    # 5 forget examples × 7 samples: a share of 35 probe points, stored as the exact fraction
+    part = region_scores(original=zero, unlearned=local, forget_x=forget, test_x=test, delta=0.5, samples=7)
+    assert 0 < part.c_prox < 1 and part.c_prox == round(part.c_prox * 35) / 35
 
 
 def test_a_diverged_model_is_measured_not_crashed() -> None:

@@ -61,6 +61,11 @@ def test_create_study_is_idempotent_and_refuses_a_changed_spec(tmp_path: Path) -
     assert len(originals.get_trials()) == 4  # 2 originals + 2 retrain references, queued once
     assert originals.user_attrs["splits_digest"] == study.user_attrs["splits_digest"]
     assert originals.user_attrs["splits_artifact_id"]
+    # in optuna-dashboard it says what it is: a record of trained models, not an optimisation
+    from optuna_dashboard import get_note
+
+    assert originals.metric_names == ["test_error (recorded, not optimised)"]
+    assert "Not an optimisation" in get_note(originals) and "Not an optimisation" in originals.user_attrs["about"]
 
     changed = write_spec(tmp_path, n_trials=5)
     refused = run_cli("create-study", str(changed), cwd=tmp_path, env=env)

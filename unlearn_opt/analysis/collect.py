@@ -92,6 +92,7 @@ def selection_rows(res: ExperimentResults) -> list[dict[str, Any]]:
                 "method": k.method,
                 "goal": k.goal,
                 "lambda": lam,
+                "n_complete": len(s.complete),  # the trials the selection chose from
             }
             chosen = select(s.trials, goal=k.goal, lam=lam)
             if chosen is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,97 +12,199 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from unlearn_opt.analysis.collect import ExperimentResults, StudyResult
-from unlearn_opt.engine.workspace import OVERPARAMETERIZED_TRAIN_ERROR
+from unlearn_opt.analysis.findings import interpolation_threshold
 from unlearn_opt.goals import GOAL_NAMES, get_goal
 
 PAPER_METRICS = ("forget_error", "forget_test_error", "privacy_gap", "test_error", "mia_auc")
-LAYOUT = {"template": "plotly_white", "font": {"size": 13}, "margin": {"l": 60, "r": 20, "t": 60, "b": 50}}
+LAYOUT = {"template": "plotly_white", "font": {"size": 13}, "margin": {"l": 60, "r": 20, "t": 70, "b": 60}}
+# a sequential scale without its near-white end (Viridis' last fifth is yellow, faint on white)
+WIDTH_SCALE = "Viridis"
+WIDTH_SCALE_END = 0.8
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star", "pentagon", "hexagram", "triangle-down")
+METHOD_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+THRESHOLD_TEXT = "interpolation threshold"
 
 
 def width_colors(widths: Sequence[float]) -> dict[float, str]:
+    """A colour per width from the dark part of the sequential scale (narrow: dark purple)."""
     ws = sorted(set(widths))
     if len(ws) == 1:
-        return {ws[0]: sample_colorscale("Viridis", [0.5])[0]}
-    return {w: c for w, c in zip(ws, sample_colorscale("Viridis", [i / (len(ws) - 1) for i in range(len(ws))]))}
+        return {ws[0]: sample_colorscale(WIDTH_SCALE, [0.4])[0]}
+    points = [WIDTH_SCALE_END * i / (len(ws) - 1) for i in range(len(ws))]
+    return dict(zip(ws, sample_colorscale(WIDTH_SCALE, points)))
 
 
-def pareto_front(studies: Sequence[StudyResult], *, title: str) -> go.Figure:
-    """Pareto fronts of the same (sparsity, method, goal) at every width, overlaid."""
+def width_symbols(widths: Sequence[float]) -> dict[float, str]:
+    """A distinct marker symbol per width, so overlapping points stay apart in print too."""
+    return {w: SYMBOLS[i % len(SYMBOLS)] for i, w in enumerate(sorted(set(widths)))}
+
+
+SQRT_TICKS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+
+
+def _sqrt(values: Sequence[float]) -> list[float]:
+    return [math.sqrt(max(0.0, v)) for v in values]
+
+
+def _sqrt_ticks(top: float) -> dict[str, Any]:
+    """Ticks of a square-root axis at round values up to ``top`` (labelled with the values), at
+    least 7 % of the axis apart so that their labels do not collide near 0."""
+    span = math.sqrt(max(top, 0.01) * 1.05)
+    ticks: list[float] = []
+    for t in SQRT_TICKS:
+        if t <= span**2 and (not ticks or math.sqrt(t) - math.sqrt(ticks[-1]) >= 0.07 * span):
+            ticks.append(t)
+    return {"tickvals": _sqrt(ticks), "ticktext": [f"{t:g}" for t in ticks]}
+
+
+def pareto_front(studies: Sequence[StudyResult], *, title: str, threshold: float | None = None) -> go.Figure:
+    """Pareto fronts of the same (sparsity, method, goal) at every width, overlaid. Both axes
+    are square-root scales (positions √v, labels v): the errors of the over-parameterized
+    widths, which pile up near (0, 0) on a linear scale, are spread apart, and 0 stays on the
+    axis. Each width has its own colour and open symbol, larger for narrower widths (drawn
+    first, behind), so coinciding points remain visible one behind another."""
     fig = go.Figure()
-    colors = width_colors([s.key.width for s in studies])
+    widths = [s.key.width for s in studies]
+    colors, symbols = width_colors(widths), width_symbols(widths)
+    rank = {w: i for i, w in enumerate(sorted(set(widths)))}
+    top_x = top_y = 0.0
     for s in sorted(studies, key=lambda s: s.key.width):
+        w = s.key.width
+        size = 22 - 14 * rank[w] / max(1, len(rank) - 1)
+        regime = "" if threshold is None else (" (over)" if w >= threshold else " (under)")
         done = s.complete
-        fig.add_trace(
-            go.Scatter(
-                x=[t.values[0] for t in done],
-                y=[t.values[1] for t in done],
-                mode="markers",
-                marker={"color": colors[s.key.width], "opacity": 0.25, "size": 6},
-                showlegend=False,
-                name=f"w={s.key.width:g} trials",
-                hovertext=[f"trial {t.number}" for t in done],
-            )
-        )
         front = sorted(s.pareto(), key=lambda t: t.values[0])
-        fig.add_trace(
-            go.Scatter(
-                x=[t.values[0] for t in front],
-                y=[t.values[1] for t in front],
-                mode="lines+markers",
-                line={"color": colors[s.key.width], "shape": "hv"},
-                marker={"size": 9},
-                name=f"width {s.key.width:g}",
-                hovertext=[f"trial {t.number}" for t in front],
+        top_x = max([top_x, *(t.values[0] for t in done)])
+        top_y = max([top_y, *(t.values[1] for t in done)])
+        for trials, is_front in ((done, False), (front, True)):
+            fig.add_trace(
+                go.Scatter(
+                    x=_sqrt([t.values[0] for t in trials]),
+                    y=_sqrt([t.values[1] for t in trials]),
+                    customdata=[[t.number, t.values[0], t.values[1]] for t in trials],
+                    mode="lines+markers" if is_front else "markers",
+                    line={"color": colors[w], "shape": "hv", "width": 1.5},
+                    marker=(
+                        {"size": size, "symbol": f"{symbols[w]}-open", "line": {"width": 2}, "color": colors[w]}
+                        if is_front
+                        else {"color": colors[w], "opacity": 0.35, "size": 6, "symbol": symbols[w]}
+                    ),
+                    legendgroup=f"w{w:g}",
+                    showlegend=is_front,
+                    name=f"width {w:g}{regime}" if is_front else f"width {w:g}: all trials",
+                    hovertemplate=f"width {w:g}, trial %{{customdata[0]}}<br>(%{{customdata[1]:.4g}}, %{{customdata[2]:.4g}})"
+                    "<extra></extra>",
+                )
             )
-        )
     first = get_goal(studies[0].key.goal).first if studies else None
     fig.update_layout(
         title=title,
-        xaxis_title=f"{first.metric} ({first.direction})" if first else "objective 1 ()",
-        yaxis_title="val_error (minimize)",
-        legend_title="width",
+        xaxis_title=(f"{first.metric} ({first.direction})" if first else "objective 1") + ", square-root scale",
+        yaxis_title="val_error (minimize), square-root scale",
+        legend_title="width (regime)",
         **LAYOUT,
     )
+    fig.update_xaxes(zeroline=True, **_sqrt_ticks(top_x))
+    fig.update_yaxes(zeroline=True, **_sqrt_ticks(top_y))
     return fig
 
 
-def width_axis(fig: go.Figure, widths: Sequence[float]) -> None:
-    """A log-scale width axis labelled at the experiment's own widths (not at plotly's 2, 5, 10)."""
+def log_widths(widths: Sequence[float]) -> bool:
+    """Widths spanning a decade or more are shown on a log axis."""
+    ws = [w for w in widths if w > 0]
+    return bool(ws) and max(ws) / min(ws) >= 10
+
+
+def width_axis(fig: go.Figure, widths: Sequence[float], *, threshold: float | None = None) -> None:
+    """Every width axis of ``fig``: log scale when the widths span decades, labelled at the
+    experiment's own widths (not at plotly's 2, 5, 10) and slanted so that close ones
+    (0.02, 0.03, 0.05) do not overlap, and the interpolation threshold marked by a dotted line."""
     ticks = sorted(set(widths))
-    fig.update_xaxes(type="log", title_text="width", tickvals=ticks, ticktext=[f"{w:g}" for w in ticks])
+    log = log_widths(ticks)
+    fig.update_xaxes(
+        type="log" if log else "linear",
+        title_text="width",
+        tickvals=ticks,
+        ticktext=[f"{w:g}" for w in ticks],
+        tickangle=-45,
+        tickfont={"size": 11},
+    )
+    if threshold is not None:
+        # shapes take data values on log axes too (annotations would need log10)
+        fig.add_vline(x=threshold, line_dash="dot", line_color="#555", row="all", col="all")
+        # named in the legend (a line that draws nothing), where it does not cover a subplot title
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="lines",
+                line={"color": "#555", "dash": "dot", "width": 1.5},
+                name=f"{THRESHOLD_TEXT} (width {threshold:g})",
+                hoverinfo="skip",
+            )
+        )
 
 
-def selected_vs_width(rows: Sequence[dict[str, Any]], *, goal: str, sparsity: float) -> go.Figure:
-    """The papers' figure: metrics of the selected points against width, a line per method,
-    marker size by λ."""
-    fig = make_subplots(rows=1, cols=len(PAPER_METRICS), subplot_titles=PAPER_METRICS, horizontal_spacing=0.05)
+def _grid(n: int, cols: int) -> list[tuple[int, int]]:
+    return [(i // cols + 1, i % cols + 1) for i in range(n)]
+
+
+def selected_vs_width(rows: Sequence[dict[str, Any]], *, goal: str, sparsity: float, threshold: float | None = None) -> go.Figure:
+    """The papers' figure: metrics of the selected points against width, a line per method
+    (marker size ∝ λ), with the retrain reference (black, dotted) and the original (grey,
+    dashed) at each width as lines, so "how close to retraining" is the distance to the black
+    line."""
+    cols = 3
+    cells = _grid(len(PAPER_METRICS), cols)
+    fig = make_subplots(rows=cells[-1][0], cols=cols, subplot_titles=PAPER_METRICS, horizontal_spacing=0.07, vertical_spacing=0.2)
     picked = [r for r in rows if r["goal"] == goal and r["sparsity"] == sparsity and r.get("trial_number") is not None]
     methods = sorted({r["method"] for r in picked})
     lambdas = sorted({r["lambda"] for r in picked})
-    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
-    for mi, method in enumerate(methods):
-        for li, lam in enumerate(lambdas):
-            pts = sorted((r for r in picked if r["method"] == method and r["lambda"] == lam), key=lambda r: r["width"])
-            for ci, metric in enumerate(PAPER_METRICS, 1):
+    by_width = {r["width"]: r for r in sorted(picked, key=lambda r: r["width"])}  # references depend on width only
+    for metric, (row, col) in zip(PAPER_METRICS, cells):
+        for mi, method in enumerate(methods):
+            color = METHOD_COLORS[mi % len(METHOD_COLORS)]
+            for li, lam in enumerate(lambdas):
+                pts = sorted((r for r in picked if r["method"] == method and r["lambda"] == lam), key=lambda r: r["width"])
                 fig.add_trace(
                     go.Scatter(
                         x=[r["width"] for r in pts],
                         y=[r[metric] for r in pts],
                         mode="lines+markers",
-                        name=f"{method}",
+                        name=method,
                         legendgroup=method,
-                        showlegend=(ci == 1 and li == 0),
-                        line={"color": palette[mi % len(palette)], "width": 1 + li},
-                        marker={"size": 6 + 4 * li, "color": palette[mi % len(palette)]},
+                        showlegend=((row, col) == (1, 1) and li == 0),
+                        line={"color": color, "width": 1 + li},
+                        marker={"size": 5 + 3 * li, "color": color, "symbol": SYMBOLS[mi % len(SYMBOLS)]},
                         hovertext=[f"{method} λ={lam:g} trial {r['trial_number']}" for r in pts],
                     ),
-                    row=1,
-                    col=ci,
+                    row=row,
+                    col=col,
                 )
-    width_axis(fig, [r["width"] for r in picked])
+        for kind, style, label in (
+            ("retrain", {"color": "black", "dash": "dot", "width": 2}, "retrain reference"),
+            ("original", {"color": "#888", "dash": "dash", "width": 2}, "original (before unlearning)"),
+        ):
+            ref = [(w, r.get(f"{kind}_{metric}")) for w, r in by_width.items() if r.get(f"{kind}_{metric}") is not None]
+            fig.add_trace(
+                go.Scatter(
+                    x=[w for w, _ in ref],
+                    y=[v for _, v in ref],
+                    mode="lines",
+                    line=style,
+                    name=label,
+                    legendgroup=kind,
+                    showlegend=(row, col) == (1, 1),
+                    hovertemplate=f"{label}<br>width %{{x:g}}<br>{metric} %{{y:.4f}}<extra></extra>",
+                ),
+                row=row,
+                col=col,
+            )
+    width_axis(fig, [r["width"] for r in picked], threshold=threshold)
     fig.update_layout(
         title=f"selected points ({goal}, sparsity {sparsity:g}); marker size ∝ λ ({', '.join(f'{v:g}' for v in lambdas)})",
-        height=380,
+        height=300 * cells[-1][0] + 120,
+        legend={"x": 0.72, "y": 0.3, "xanchor": "left", "yanchor": "top"},
         **LAYOUT,
     )
     return fig
@@ -122,37 +225,73 @@ def originals_vs_width(res: ExperimentResults) -> go.Figure:
                     name=f"{metric} (sparsity {s:g})",
                 )
             )
-    dense = sorted((k[1], v) for k, v in res.originals.items() if k[0] == "original" and k[2] == 0.0)
-    threshold = next((w for w, v in dense if v["train_error"] <= OVERPARAMETERIZED_TRAIN_ERROR), None)
-    if threshold is not None:
-        fig.add_vline(x=threshold, line_dash="dot", annotation_text=f"interpolation threshold ≈ width {threshold:g}")
-    width_axis(fig, [k[1] for k in res.originals])
+    width_axis(fig, [k[1] for k in res.originals], threshold=interpolation_threshold(res.originals))
     fig.update_layout(title="original models: train and test error against width", yaxis_title="error", **LAYOUT)
     return fig
 
 
-def hypervolume_history(studies: Sequence[StudyResult]) -> go.Figure:
-    """Hypervolume against trial count, one line per study (has the search converged?)."""
-    fig = go.Figure()
+def hypervolume_history(studies: Sequence[StudyResult], *, cols: int | None = None) -> go.Figure:
+    """Hypervolume against trial number (has the search converged?): a panel per (method,
+    goal[, sparsity]), a line per width in the widths' colours; integer trial ticks."""
+    panels: dict[tuple[float, str, str], list[StudyResult]] = {}
     for s in studies:
-        if len(s.complete) == 0:
-            continue
-        sub = plot_hypervolume_history(s.study, get_goal(s.key.goal).reference_point())
-        for trace in sub.data:
-            trace.name = s.name
-            trace.showlegend = True
-            trace.mode = "lines"
-            fig.add_trace(trace)
-    fig.update_layout(title="hypervolume against trial number", xaxis_title="trial", yaxis_title="hypervolume", **LAYOUT)
+        panels.setdefault((s.key.sparsity, s.key.goal, s.key.method), []).append(s)
+    keys = sorted(panels)
+    methods = sorted({k[2] for k in keys})
+    cols = cols or max(1, min(4, len(methods)))
+    cells = _grid(len(keys), cols)
+    sparse = len({k[0] for k in keys}) > 1
+    titles = [f"{m} · {g}" + (f" · s={sp:g}" if sparse else "") for sp, g, m in keys]
+    n_rows = cells[-1][0] if cells else 1
+    fig = make_subplots(
+        rows=n_rows, cols=cols, subplot_titles=titles or None, horizontal_spacing=0.06, vertical_spacing=min(0.15, 0.3 / n_rows)
+    )
+    widths = [s.key.width for s in studies]
+    colors, symbols = width_colors(widths), width_symbols(widths)
+    shown: set[float] = set()
+    last = 0
+    for key, (row, col) in zip(keys, cells):
+        for s in sorted(panels[key], key=lambda s: s.key.width):
+            if len(s.complete) == 0:
+                continue
+            w = s.key.width
+            for trace in plot_hypervolume_history(s.study, get_goal(s.key.goal).reference_point()).data:
+                xs = list(trace.x)
+                last = max([last, *xs])
+                fig.add_trace(
+                    go.Scatter(
+                        x=xs,
+                        y=list(trace.y),
+                        mode="lines+markers",
+                        line={"color": colors[w], "width": 1.5},
+                        marker={"symbol": symbols[w], "size": 6, "color": colors[w]},
+                        name=f"width {w:g}",
+                        legendgroup=f"w{w:g}",
+                        showlegend=w not in shown,
+                        hovertemplate=f"{s.name}<br>trial %{{x}}<br>hypervolume %{{y:.4f}}<extra></extra>",
+                    ),
+                    row=row,
+                    col=col,
+                )
+                shown.add(w)
+    fig.update_xaxes(tickformat="d", tick0=0, dtick=max(1, math.ceil((last + 1) / 6)), rangemode="tozero")
+    fig.update_xaxes(title_text="trial", row=n_rows)
+    fig.update_yaxes(title_text="hypervolume", col=1)
+    fig.update_layout(
+        title="hypervolume against trial number, a panel per method and goal",
+        height=max(360, 260 * n_rows + 100),
+        legend_title="width",
+        **LAYOUT,
+    )
     return fig
 
 
-def regions_vs_width(regions: Sequence[dict[str, Any]], *, sparsity: float = 0.0) -> go.Figure:
+def regions_vs_width(regions: Sequence[dict[str, Any]], *, sparsity: float = 0.0, threshold: float | None = None) -> go.Figure:
     """C_prox (change near F) and S_far (sameness far from F) of the selected points against
     width, a line per (method, goal), mean over λ."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("C_prox(δ): change near F", "S_far(δ): same far from F"))
     picked = [r for r in regions if r["sparsity"] == sparsity]
-    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+    palette = METHOD_COLORS
     methods = sorted({r["method"] for r in picked})
     for mi, method in enumerate(methods):
         for goal, dash in zip(GOAL_NAMES, ("solid", "dash", "dot", "dashdot", "longdash")):
@@ -178,7 +317,7 @@ def regions_vs_width(regions: Sequence[dict[str, Any]], *, sparsity: float = 0.0
                     row=1,
                     col=col,
                 )
-    width_axis(fig, [r["width"] for r in picked])
+    width_axis(fig, [r["width"] for r in picked], threshold=threshold)
     fig.update_layout(title=f"decision regions of the selected points (sparsity {sparsity:g}, mean over λ)", height=400, **LAYOUT)
     return fig
 

@@ -36,13 +36,61 @@ SMALL_GAP_C = 0.05
 S_FAR_MIN_D = 0.9
 
 
+RULES = {
+    "a": "Per goal and λ, the selected points' J_T = λ·g + (1 − λ)·E_T (J_λ with the test error in place of the "
+    "validation error), averaged over the methods scrub, neggrad and l1_sparse and over the widths of each regime. "
+    "Holds if the over-parameterized mean is lower at every λ, for both goals.",
+    "b": "Bias-removal goal, over-parameterized widths: the selected E_F of scrub and of neggrad (which use F), mean "
+    f"over λ and widths, each at least {MARGIN_B:g} above that of l1_sparse (which uses only R).",
+    "c": f"Every under-parameterized dense original has |E_F − E_Ft| ≤ {SMALL_GAP_C:g} (it never memorized F). "
+    "Not checked when F's labels are corrupted.",
+    "d": "From the stored decision-region scores of the selected points: locality = C_prox + S_far − 1. Holds if "
+    f"S_far ≥ {S_FAR_MIN_D:g} everywhere and the over-parameterized widths' mean locality is above the "
+    "under-parameterized widths'.",
+    "e": "Privacy goal, over-parameterized widths: |E_F − E_F(retrain)| of the selected finetune and l1_sparse points, "
+    "mean over λ, lower at the highest sparsity than dense, for both methods.",
+}
+REGIME_RULE = (
+    f"A width is over-parameterized when its dense original's train error is at most {OVERPARAMETERIZED_TRAIN_ERROR:.1%} "
+    "(it interpolates its training set), under-parameterized otherwise; the interpolation threshold is the smallest "
+    "over-parameterized width."
+)
+
+
 @dataclass
 class Finding:
+    """A claim, its verdict here, and what stands behind the verdict: the selected points used
+    (``points``, one per study and λ), the COMPLETE trials of their studies (``trials``), the
+    replicates (1 until experiments are replicated), and the verdict at each λ alone
+    (``by_lambda``; it flips when it holds at some λ and not at others)."""
+
     claim: str
     statement: str
     holds: bool | None
     summary: str
     table: list[dict[str, Any]] = field(default_factory=list)
+    rule: str = ""
+    points: int = 0
+    trials: int = 0
+    replicates: int = 1
+    by_lambda: dict[float, bool | None] = field(default_factory=dict)
+
+    @property
+    def flips(self) -> bool:
+        """True when the verdict differs between λ values."""
+        return len({v for v in self.by_lambda.values() if v is not None}) > 1
+
+    def evidence(self) -> str:
+        """One line: how many trials and replicates stand behind the verdict, and whether it flips across λ."""
+        if self.claim == "c":
+            return f"{self.points} original models (one training each, no trials); {self.replicates} replicate(s)"
+        word = {True: "holds", False: "not", None: "?"}
+        per = ", ".join(f"λ={lam:g} {word[v]}" for lam, v in sorted(self.by_lambda.items()))
+        head = f"{self.points} selected points from {self.trials} COMPLETE trials; {self.replicates} replicate(s)"
+        if all(v is None for v in self.by_lambda.values()):
+            return head + "; no verdict at any single λ"
+        flip = "flips across λ" if self.flips else "same at every λ"
+        return f"{head}; {flip} ({per})"
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -61,6 +109,12 @@ def regimes(originals: dict[tuple[str, float, float], dict[str, Any]]) -> dict[f
         for k, v in originals.items()
         if k[0] == "original" and k[2] == 0.0
     }
+
+
+def interpolation_threshold(originals: dict[tuple[str, float, float], dict[str, Any]]) -> float | None:
+    """The smallest width whose dense original interpolates (train error ≤ 0.5 %), or None when
+    none does: the boundary between the under- and over-parameterized regimes."""
+    return min((w for w, g in regimes(originals).items() if g == "over"), default=None)
 
 
 def j_test(row: dict[str, Any]) -> float:
@@ -214,6 +268,28 @@ def claim_e(rows: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding
     return Finding("e", statement, all(verdicts), "|E_F − E_F(retrain)|, " + "; ".join(parts), table)
 
 
+def _in_scope(claim: str, row: dict[str, Any], regime: dict[float, str], base: Sequence[str]) -> bool:
+    """Whether a selected point enters the check of ``claim`` (for counting what stands behind it)."""
+    over = regime.get(row["width"]) == "over"
+    if row.get("trial_number") is None or row["width"] not in regime:
+        return False
+    if claim == "a":
+        return row["sparsity"] == 0.0 and row["method"] in base
+    if claim == "b":
+        return row["sparsity"] == 0.0 and over and row["goal"] == "bias_removal" and row["method"] in (*F_METHODS, "l1_sparse")
+    if claim == "d":
+        return row["sparsity"] == 0.0
+    if claim == "e":
+        return over and row["goal"] == "privacy" and row["method"] in ("finetune", "l1_sparse")
+    return False
+
+
+def _support(found: Finding, used: Sequence[dict[str, Any]], n_complete: dict[str, int]) -> None:
+    found.points = len(used)
+    found.trials = sum(n_complete.get(name, 0) for name in {r.get("study") for r in used} if name is not None)
+    found.replicates = max(1, len({r.get("replicate") for r in used if r.get("replicate") is not None}))
+
+
 def findings(
     rows: Sequence[dict[str, Any]],
     originals: dict[tuple[str, float, float], dict[str, Any]],
@@ -222,17 +298,36 @@ def findings(
     methods: Sequence[str],
     corrupt_labels: bool = False,
 ) -> list[Finding]:
-    """Every check, in order (a)–(e). With ``corrupt_labels`` (a bias-removal experiment) the
-    originals' E_F − E_Ft is no privacy gap, so (c) is not checked."""
+    """Every check, in order (a)–(e), each with its rule, what stands behind it and its verdict
+    at each λ alone. With ``corrupt_labels`` (a bias-removal experiment) the originals' E_F − E_Ft
+    is no privacy gap, so (c) is not checked."""
     regime = regimes(originals)
     base = [m for m in methods if m in ("scrub", "neggrad", "l1_sparse")] or list(methods)
-    return [
-        claim_a(rows, regime, base),
-        claim_b(rows, regime),
-        claim_c(originals, regime, corrupt_labels=corrupt_labels),
-        claim_d(regions, regime),
-        claim_e(rows, regime),
-    ]
+    lambdas = sorted({r["lambda"] for r in rows} | {r["lambda"] for r in regions})
+    n_complete = {r["study"]: int(r["n_complete"]) for r in rows if "study" in r and r.get("n_complete") is not None}
+
+    def at(lam: float, table: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [r for r in table if r["lambda"] == lam]
+
+    checks = {
+        "a": lambda rs, rg: claim_a(rs, regime, base),
+        "b": lambda rs, rg: claim_b(rs, regime),
+        "d": lambda rs, rg: claim_d(rg, regime),
+        "e": lambda rs, rg: claim_e(rs, regime),
+    }
+    out: list[Finding] = []
+    for claim in "abcde":
+        if claim == "c":
+            found = claim_c(originals, regime, corrupt_labels=corrupt_labels)
+            found.points = len(found.table)
+        else:
+            found = checks[claim](rows, regions)
+            source = regions if claim == "d" else rows
+            _support(found, [r for r in source if _in_scope(claim, r, regime, base)], n_complete)
+            found.by_lambda = {lam: checks[claim](at(lam, rows), at(lam, regions)).holds for lam in lambdas}
+        found.rule = RULES[claim]
+        out.append(found)
+    return out
 
 
 def _cell(text: str) -> str:
@@ -241,8 +336,12 @@ def _cell(text: str) -> str:
 
 def to_markdown(found: Sequence[Finding]) -> str:
     word = {True: "holds", False: "does not hold", None: "cannot tell"}
-    lines = ["| claim | statement | here | numbers |", "|---|---|---|---|"]
-    lines += [f"| ({f.claim}) | {_cell(f.statement)} | **{word[f.holds]}** | {_cell(f.summary)} |" for f in found]
+    lines = ["| claim | statement | here | numbers | behind it | rule |", "|---|---|---|---|---|---|"]
+    lines += [
+        f"| ({f.claim}) | {_cell(f.statement)} | **{word[f.holds]}** | {_cell(f.summary)} | {_cell(f.evidence())} | {_cell(f.rule)} |"
+        for f in found
+    ]
+    lines += ["", REGIME_RULE]
     for f in found:
         if not f.table:
             continue
@@ -254,4 +353,4 @@ def to_markdown(found: Sequence[Finding]) -> str:
 
 
 def to_json(found: Sequence[Finding]) -> str:
-    return json.dumps([asdict(f) for f in found], indent=1)
+    return json.dumps([{**asdict(f), "flips": f.flips, "evidence": f.evidence()} for f in found], indent=1)

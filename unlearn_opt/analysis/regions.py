@@ -78,6 +78,8 @@ def plane_figure(plane: dict[str, Any], *, title: str) -> go.Figure:
                 row=1,
                 col=col,
             )
+    fig.update_xaxes(title_text="a (along x1 − x0)")
+    fig.update_yaxes(title_text="b (along x2 − x0)", col=1)
     fig.update_layout(title=title, height=420, template="plotly_white")
     return fig
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import optuna
 import plotly.graph_objects as go
 from optuna.storages import BaseStorage
 from optuna_dashboard import save_note, save_plotly_graph_object
@@ -28,16 +29,20 @@ from unlearn_opt.analysis.figures import (
     selected_vs_width,
     sparsity_effect,
 )
-from unlearn_opt.analysis.findings import Finding, findings, to_json, to_markdown
+from unlearn_opt.analysis.findings import REGIME_RULE, Finding, findings, interpolation_threshold, to_json, to_markdown
 from unlearn_opt.analysis.regions import plane_figure, stored_regions
 from unlearn_opt.errors import UserError
-from unlearn_opt.service.experiment import Experiment, load_experiment
+from unlearn_opt.service.experiment import ORIGINALS_ABOUT, Experiment, load_experiment
 from unlearn_opt.service.storage import open_storage
 
 SELECTION_LEAD = ["study", "width", "sparsity", "method", "goal", "lambda", "trial_number", "j_lambda"]
-SELECTION_TABLE = [  # the columns of the selection table in report.html
-    "study",
+SELECTION_TABLE = [  # the columns of the selection table in report.html (the study's name is in the CSV)
+    "width",
+    "sparsity",
+    "method",
+    "goal",
     "lambda",
+    "n_complete",
     "trial_number",
     "j_lambda",
     "forget_error",
@@ -71,17 +76,63 @@ def _groups(res: ExperimentResults) -> dict[tuple[float, str, str], list[StudyRe
     return out
 
 
-def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, interactive: str | None = None) -> str:
+    """An HTML table; text left-aligned, numbers right-aligned. With ``interactive`` (an id), a
+    filter box above it and sortable headers (click; again to reverse), in a scrolling box."""
+
     def cell(v: Any) -> str:
         if v is None:
-            return "—"
+            return "<td class='num'>—</td>"
+        if isinstance(v, bool):
+            return f"<td>{v}</td>"
         if isinstance(v, float):
-            return f"{v:.4g}"
-        return html.escape(str(v))
+            return f"<td class='num' data-v='{v!r}'>{v:.4g}</td>"
+        if isinstance(v, int):
+            return f"<td class='num' data-v='{v}'>{v}</td>"
+        return f"<td>{html.escape(str(v))}</td>"
 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    body = "".join("<tr>" + "".join(cell(r.get(c)) for c in columns) + "</tr>" for r in rows)
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    if interactive is None:
+        return table
+    return (
+        f"<div class='interactive' id='{interactive}'><p><input type='search' class='filter' "
+        f"placeholder='filter rows (e.g. w0.25, scrub, privacy)' aria-label='filter rows'> "
+        f"<span class='count'>{len(rows)} rows</span>; click a column header to sort.</p>"
+        f"<div class='scroll'>{table}</div></div>"
+    )
+
+
+TABLE_SCRIPT = """
+document.querySelectorAll('div.interactive').forEach(function (box) {
+  var tbody = box.querySelector('tbody'), rows = Array.from(tbody.rows), count = box.querySelector('.count');
+  box.querySelector('.filter').addEventListener('input', function (e) {
+    var words = e.target.value.toLowerCase().split(/\\s+/).filter(Boolean), shown = 0;
+    rows.forEach(function (r) {
+      var text = r.textContent.toLowerCase(), ok = words.every(function (w) { return text.indexOf(w) >= 0; });
+      r.style.display = ok ? '' : 'none'; if (ok) shown++;
+    });
+    count.textContent = shown + ' of ' + rows.length + ' rows';
+  });
+  box.querySelectorAll('th').forEach(function (th, col) {
+    th.addEventListener('click', function () {
+      var dir = th.dataset.dir === 'asc' ? -1 : 1;
+      box.querySelectorAll('th').forEach(function (h) { delete h.dataset.dir; });
+      th.dataset.dir = dir === 1 ? 'asc' : 'desc';
+      function key(r) { var c = r.cells[col]; return c.dataset.v !== undefined ? parseFloat(c.dataset.v) : c.textContent; }
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (typeof x === 'number' && typeof y === 'number') return dir * (x - y);
+        if (typeof x === 'number') return -1;
+        if (typeof y === 'number') return 1;
+        return dir * String(x).localeCompare(String(y), undefined, {numeric: true});
+      });
+      rows.forEach(function (r) { tbody.appendChild(r); });
+    });
+  });
+});
+"""
 
 
 class _Page:
@@ -105,13 +156,19 @@ class _Page:
 
     def render(self) -> str:
         style = (
-            "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1400px;color:#222}"
-            "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-            "th{background:#f3f3f3}.missing{color:#a33}"
+            "body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 2em;max-width:1400px;color:#222;"
+            "text-align:left;line-height:1.45}p,li{max-width:72em}"
+            "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;"
+            "vertical-align:top}td.num{text-align:right;font-variant-numeric:tabular-nums}"
+            "th{background:#f3f3f3;position:sticky;top:0}.interactive th{cursor:pointer}"
+            ".interactive th[data-dir=asc]::after{content:' ▲'}.interactive th[data-dir=desc]::after{content:' ▼'}"
+            ".scroll{max-height:32em;overflow:auto;border:1px solid #ddd}.filter{width:24em;padding:3px}"
+            ".missing{color:#a33}.findings td:nth-child(2),.findings td:nth-child(6){min-width:16em}"
         )
         return (
-            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
-            f"<style>{style}</style></head><body><h1>{html.escape(self.title)}</h1>{''.join(self.parts)}</body></html>"
+            f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
+            f"<style>{style}</style></head><body><h1>{html.escape(self.title)}</h1>{''.join(self.parts)}"
+            f"<script>{TABLE_SCRIPT}</script></body></html>"
         )
 
 
@@ -177,24 +234,37 @@ def render_report(data: ReportData) -> RenderedReport:
     else:
         page.raw("<p>Nothing: every study has its trials and every original is trained.</p>")
 
+    threshold = interpolation_threshold(res.originals)
     page.section(
         "findings",
         "The papers' findings, checked on this experiment",
-        "Definitions and thresholds: <code>unlearn_opt/analysis/findings.py</code>; tables in findings.md.",
+        html.escape(REGIME_RULE)
+        + (
+            f" Here: width {threshold:g}."
+            if threshold is not None
+            else " Here: no width interpolates, so nothing is over-parameterized."
+        )
+        + " Each verdict follows the rule in the last column; <i>behind it</i> says how many selected points and trials"
+        " it rests on and whether it would change if only one λ were used (a verdict that flips across λ is weak)."
+        " Per-width tables: findings.md.",
     )
     page.raw(
-        _table(
+        "<div class='findings'>"
+        + _table(
             [
                 {
                     "claim": f"({f.claim})",
                     "statement": f.statement,
                     "here": {True: "holds", False: "does not hold", None: "cannot tell"}[f.holds],
                     "numbers": f.summary,
+                    "behind it": f.evidence(),
+                    "rule": f.rule,
                 }
                 for f in data.findings
             ],
-            ["claim", "statement", "here", "numbers"],
+            ["claim", "statement", "here", "numbers", "behind it", "rule"],
         )
+        + "</div>"
     )
 
     page.section("originals", "Original models against width")
@@ -205,11 +275,18 @@ def render_report(data: ReportData) -> RenderedReport:
     page.section(
         "pareto-fronts",
         "Pareto fronts",
-        "Objective 1 against validation error, all widths overlaid; faint points are all COMPLETE trials.",
+        "Objective 1 against validation error, all widths overlaid; open symbols joined by a step line are the"
+        " Pareto-optimal trials of a width, faint filled ones all its COMPLETE trials. Each width has its own symbol"
+        " and colour (dark: narrow), larger for narrower widths, so fronts that meet near (0, 0) stay visible."
+        " Click a legend entry to hide a width.",
     )
     dashboard_figs: dict[str, list[go.Figure]] = {}
     for (sparsity, method, goal), studies in sorted(_groups(res).items()):
-        fig = pareto_front(studies, title=f"{method} — {goal}" + (f" (sparsity {sparsity:g})" if exp.spec.sparse else ""))
+        fig = pareto_front(
+            studies,
+            title=f"{method} — {goal}" + (f" (sparsity {sparsity:g})" if exp.spec.sparse else ""),
+            threshold=threshold,
+        )
         page.figure(fig)
         if sparsity == 0.0:
             static[f"pareto-{method}-{goal}"] = fig
@@ -219,11 +296,14 @@ def render_report(data: ReportData) -> RenderedReport:
     page.section(
         "selected-points",
         "Selected points against width",
-        "Per λ, the trial minimizing J_λ = λ·g + (1 − λ)·E_V (the papers' figure).",
+        "Per λ, the trial minimizing J_λ = λ·g + (1 − λ)·E_V (the papers' figure). The black dotted line is the"
+        " retrain reference (a model trained on the retain set only: what unlearning aims at), the grey dashed"
+        " line the original before unlearning; the closer a method's line is to the black one, the closer to"
+        " retraining.",
     )
     for goal in exp.spec.goals:
         for sparsity in sorted(exp.spec.sparsities):
-            fig = selected_vs_width(sel, goal=goal, sparsity=sparsity)
+            fig = selected_vs_width(sel, goal=goal, sparsity=sparsity, threshold=threshold)
             page.figure(fig)
             if sparsity == 0.0:
                 static[f"selected-{goal}"] = fig
@@ -238,7 +318,12 @@ def render_report(data: ReportData) -> RenderedReport:
             page.figure(fig)
             static[f"sparsity-{goal}"] = fig
 
-    page.section("hypervolume", "Hypervolume against trials", "Flat curves mean the search has converged.")
+    page.section(
+        "hypervolume",
+        "Hypervolume against trials",
+        "Per study, the hypervolume of its Pareto front (against the goal's reference point) after each trial;"
+        " a curve that has gone flat means more trials stopped improving that front.",
+    )
     page.figure(hypervolume_history(res.studies))
     for s in res.studies:
         if s.complete:
@@ -246,11 +331,14 @@ def render_report(data: ReportData) -> RenderedReport:
         dashboard_figs.setdefault(s.name, []).append(originals_fig)
 
     page.section("selection-table", "Selection table")
-    page.raw(_table(sel, SELECTION_TABLE))
+    columns = [c for c in SELECTION_TABLE if c != "sparsity" or exp.spec.sparse]
+    if any("replicate" in r for r in sel):  # replicated experiments: which replicate a row is from
+        columns.insert(columns.index("lambda"), "replicate")
+    page.raw(_table(sel, columns, interactive="selection"))
 
     page.section("decision-regions", "Decision regions")
     if regions:
-        regions_fig = regions_vs_width(regions)
+        regions_fig = regions_vs_width(regions, threshold=threshold)
         page.figure(regions_fig)
         static["regions"] = regions_fig
         page.raw(_table(regions, ["study", "lambda", "trial_number", "delta", "c_prox", "s_far"]))
@@ -275,7 +363,8 @@ def write_report(
     regions.csv, findings.md/.json, report.html (and the main figures as PNG under figures/
     with ``images``), and save its figures and a note on each study for the dashboard; returns
     the HTML path."""
-    data = build_report(open_storage(storage_url), experiment)
+    storage = open_storage(storage_url)
+    data = build_report(storage, experiment)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_tables(data, out)
@@ -285,7 +374,7 @@ def write_report(
     if images:
         write_images(rendered.static, out / "figures")
     if save_to_dashboard:
-        save_on_studies(data, rendered.dashboard)
+        save_on_studies(data, rendered.dashboard, storage=storage)
     return path
 
 
@@ -324,8 +413,9 @@ def write_images(figures: dict[str, go.Figure], folder: Path) -> None:
             ) from None
 
 
-def save_on_studies(data: ReportData, figs: Mapping[str, Sequence[go.Figure]]) -> None:
-    """Each study's figures and a note (its selected points) for optuna-dashboard."""
+def save_on_studies(data: ReportData, figs: Mapping[str, Sequence[go.Figure]], *, storage: BaseStorage | None = None) -> None:
+    """Each study's figures and a note (its selected points) for optuna-dashboard; with
+    ``storage``, also the originals study's note: what it is and a table of its models."""
     res, sel = data.results, data.selection
     for s in res.studies:
         for i, fig in enumerate(figs.get(s.name, [])):
@@ -347,3 +437,12 @@ def save_on_studies(data: ReportData, figs: Mapping[str, Sequence[go.Figure]]) -
                     f"{r['objective_2']:.4f} | {r['test_error']:.4f} |"
                 )
         save_note(s.study, "\n".join(lines))
+    exp = res.experiment
+    models = [
+        f"| {kind} | {w:g} | {sp:g} | {m['train_error']:.4f} | {m['test_error']:.4f} | {'over' if m['overparameterized'] else 'under'} |"
+        for (kind, w, sp), m in sorted(res.originals.items())
+    ]
+    note = [f"## {exp.originals_study}: the trained models", "", ORIGINALS_ABOUT, ""]
+    note += ["| kind | width | sparsity | train_error | test_error | regime |", "|---|---|---|---|---|---|", *models]
+    if storage is not None:
+        save_note(optuna.load_study(study_name=exp.originals_study, storage=storage), "\n".join(note))

@@ -199,7 +199,10 @@ class Workspace:
     def _record(self, model: nn.Module, *, width: float, sparsity: float, seconds: float) -> OriginalRecord:
         metrics = self.evaluate(model)
         n_f, n_r = len(self.splits.forget), len(self.splits.retain)
-        train_error = (metrics["forget_error"] * n_f + metrics["retain_error"] * n_r) / (n_f + n_r)
+        # the wrong counts are integers (error · n rounds back to them exactly), so the train
+        # error is their exact fraction too
+        wrong = round(metrics["forget_error"] * n_f) + round(metrics["retain_error"] * n_r)
+        train_error = wrong / (n_f + n_r)
         return OriginalRecord(
             width=width,
             sparsity=sparsity,

@@ -72,4 +72,4 @@ def mia_efficacy(
     clf = SVC(C=3, gamma="auto", kernel="rbf")
     clf.fit(x, y)
     predicted_member = clf.predict(target[:, None])
-    return float(1.0 - predicted_member.mean())
+    return int((predicted_member == 0).sum()) / len(target)  # the exact fraction (not 1 − mean: 0.43000000000000005)

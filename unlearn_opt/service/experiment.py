@@ -18,6 +18,7 @@ import optuna
 from optuna.artifacts import upload_artifact
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
+from optuna_dashboard import save_note
 
 from unlearn_opt.data.splits import Splits
 from unlearn_opt.errors import UserError
@@ -27,6 +28,16 @@ from unlearn_opt.service.storage import ArtifactLocation
 from unlearn_opt.spec import Spec, spec_from_dict
 
 ACTIVE = (TrialState.WAITING, TrialState.RUNNING)
+ORIGINALS_METRIC = "test_error (recorded, not optimised)"  # the originals study's one "objective"
+ORIGINALS_ABOUT = (
+    "Not an optimisation. Each trial is one model trained once and shared by every study of the "
+    "experiment: an original (trained on the whole training pool) or a retrain reference (trained "
+    "on the retain set only), at one (width, sparsity) given by its user attributes kind, width and "
+    "sparsity. Its value is that model's test error, recorded so that the dashboard lists it; "
+    "nothing is searched, so 'Best Trial' is only the model with the lowest test error and the "
+    "history plot only the order of training. Every metric is in the user attribute record; the "
+    "checkpoint is the trial's artifact."
+)
 
 
 @dataclass(frozen=True)
@@ -176,7 +187,8 @@ def _ensure_studies(exp: Experiment, storage: BaseStorage) -> None:
 
 def _create_originals(exp: Experiment, storage: BaseStorage, splits: Splits, artifacts: ArtifactLocation) -> None:
     study = optuna.create_study(study_name=exp.originals_study, storage=storage, direction="minimize", load_if_exists=True)
-    study.set_metric_names(["test_error"])
+    study.set_metric_names([ORIGINALS_METRIC])
+    save_note(study, f"## {exp.originals_study}: the trained models\n\n{ORIGINALS_ABOUT}\n")
     store = artifacts.open()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{exp.name}-splits.json"
@@ -188,6 +200,7 @@ def _create_originals(exp: Experiment, storage: BaseStorage, splits: Splits, art
     # written last: from here on the experiment exists
     for k, v in {
         "kind": "originals",
+        "about": ORIGINALS_ABOUT,
         "experiment": exp.name,
         "splits_artifact_id": splits_id,
         "artifacts": artifacts.spec,
