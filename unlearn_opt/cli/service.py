@@ -152,13 +152,16 @@ def launch_command(
 @click.argument("experiment")
 @storage_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def status_command(experiment: str, storage: str | None, as_json: bool) -> None:
-    """Per study COMPLETE/RUNNING/FAIL/remaining, the originals, an ETA."""
+@click.option("--repair", is_flag=True, help="Fail and re-queue stale trials (their workers are gone), as a worker would.")
+def status_command(experiment: str, storage: str | None, as_json: bool, repair: bool) -> None:
+    """Per study COMPLETE/RUNNING (stale)/FAIL/remaining, the originals, an ETA."""
     from unlearn_opt.service.commands import status
     from unlearn_opt.service.status import progress_tables
 
     _quiet_optuna()
-    progress = status(experiment, storage=storage)
+    progress, repaired = status(experiment, storage=storage, repair=repair)
+    if repair:
+        click.echo(f"re-queued {repaired} stale trial(s)", err=True)
     if as_json:
         click.echo(json.dumps(progress.to_dict()))
         return

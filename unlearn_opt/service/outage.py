@@ -5,6 +5,7 @@ every state change is a conditional update (see ``tickets``)."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -24,8 +25,11 @@ def outage_limit() -> float:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """A lost or refused connection (anywhere in the exception's chain), not bad data or SQL.
-    Optuna wraps storage errors in ``StorageInternalError``; the cause tells which it was."""
+    """A lost or refused connection (anywhere in the exception's chain), not bad data or SQL, nor
+    an SQLite file that is read-only, damaged or not a database (``sqlite_problem``). Optuna wraps
+    storage errors in ``StorageInternalError``; the cause tells which it was."""
+    if sqlite_problem(exc) is not None:
+        return False
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -38,6 +42,31 @@ def is_transient(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+DAMAGED = "the database file is damaged; restore it from a backup"
+_SQLITE_PROBLEMS = {
+    "SQLITE_NOTADB": "not an SQLite database",
+    "SQLITE_CORRUPT": DAMAGED,
+    "SQLITE_READONLY": "the database file is read-only (every command writes to it; make it writable)",
+}
+
+
+def sqlite_problem(exc: BaseException) -> str | None:
+    """What is wrong with an SQLite file that raised ``exc`` (anywhere in its chain), when that is
+    not worth waiting out: not a database, damaged, read-only. None otherwise."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        error = current if isinstance(current, sqlite3.Error) else getattr(current, "orig", None)
+        if isinstance(error, sqlite3.Error):
+            name = str(getattr(error, "sqlite_errorname", "") or "")
+            for prefix, problem in _SQLITE_PROBLEMS.items():
+                if name.startswith(prefix):
+                    return f"{problem} ({error})"
+        current = current.__cause__ or current.__context__
+    return None
 
 
 TRANSIENT_TYPES = (StorageInternalError, sqlalchemy.exc.DBAPIError)
