@@ -76,9 +76,12 @@ class Outage:
     """Back-off while the database is unreachable; gives up (re-raises) after ``limit`` seconds
     without one successful step. ``sleep`` lets the caller make the wait interruptible."""
 
-    def __init__(self, *, limit: float | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, *, limit: float | None = None, sleep: Callable[[float], None] = time.sleep, max_delay: float = 10.0
+    ) -> None:
         self.limit = outage_limit() if limit is None else limit
         self.sleep = sleep
+        self.max_delay = max_delay
         self.since: float | None = None
         self.delay = 0.5
 
@@ -91,7 +94,7 @@ class Outage:
         if now - self.since > self.limit:
             raise exc
         self.sleep(self.delay)
-        self.delay = min(self.delay * 2, 10.0)
+        self.delay = min(self.delay * 2, self.max_delay)
         return time.monotonic() - self.since
 
     def over(self) -> float | None:
@@ -102,10 +105,17 @@ class Outage:
         return lasted
 
 
-def retrying(fn: Callable[[], T], *, limit: float | None = None, sleep: Callable[[float], None] = time.sleep) -> T:
+def retrying(
+    fn: Callable[[], T],
+    *,
+    limit: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    max_delay: float = 10.0,
+) -> T:
     """``fn()``, called again after transient database errors (for the writes that end a trial,
-    so that a finished computation is not thrown away for a dropped connection)."""
-    outage = Outage(limit=limit, sleep=sleep)
+    so that a finished computation is not thrown away for a dropped connection); the waits double
+    from 0.5 s up to ``max_delay``."""
+    outage = Outage(limit=limit, sleep=sleep, max_delay=max_delay)
     while True:
         try:
             return fn()

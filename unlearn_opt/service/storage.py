@@ -182,7 +182,18 @@ def _dropped(exc: SQLAlchemyError) -> bool:
     57, operator intervention): worth another try. A refused connection, an unknown host, a wrong
     password or a missing database is not."""
     sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", "") or "")
-    return sqlstate.startswith("57") or "closed the connection unexpectedly" in str(exc)
+    return sqlstate.startswith("57") or any(words in str(exc) for words in _DROPPED_WORDS)
+
+
+# how libpq/psycopg word a connection the server ended; while connecting, psycopg gives no SQLSTATE
+_DROPPED_WORDS = (
+    "closed the connection unexpectedly",
+    "terminating connection due to",  # 57P01 administrator command, 57P02 crash of another backend
+    "the database system is starting up",  # 57P03
+    "the database system is shutting down",
+    "the connection is lost",
+    "EOF detected",
+)
 
 
 def _prepare_sqlite(url: str, path: Path) -> None:
@@ -266,7 +277,7 @@ def open_storage(url: str | None, *, create: bool = False) -> RDBStorage:
             )
 
     try:  # the server answered just now: a connection dropped from here on is an outage, waited out
-        return retrying(make, limit=OPEN_OUTAGE_SECONDS)
+        return retrying(make, limit=OPEN_OUTAGE_SECONDS, max_delay=2.0)  # many short tries
     except (SQLAlchemyError, RuntimeError) as exc:
         raise UserError(f"storage {mask_url(url)}: {_one_line(exc, url)}") from None
 
