@@ -146,17 +146,16 @@ def test_create_study_output_masks_a_query_password(
 # --------------------------------------------------------------------------- 7. SQLite read-only or damaged
 
 
-def test_a_read_only_sqlite_file_is_one_line_not_an_outage(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_read_only_sqlite_file_is_one_line_not_an_outage(
+    db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A worker on a read-only file used to wait it out as an outage (10 minutes, then exit 1,
     then launch restarted it five times)."""
-    os.environ["UNLEARN_OPT_DB_OUTAGE_SECONDS"] = "3"  # the old code gives up after 3 s, exit 1
-    try:
-        with read_only(db):
-            started = time.monotonic()
-            code, _, err = cli("worker", "tiny", "--device", "cpu", "--storage", f"sqlite:///{db}", capsys=capsys)
-            assert "read-only" in one_line(code, err) and time.monotonic() - started < 3
-    finally:
-        del os.environ["UNLEARN_OPT_DB_OUTAGE_SECONDS"]
+    monkeypatch.setenv("UNLEARN_OPT_DB_OUTAGE_SECONDS", "3")  # the old code gives up after 3 s, exit 1
+    with read_only(db):
+        started = time.monotonic()
+        code, _, err = cli("worker", "tiny", "--device", "cpu", "--storage", f"sqlite:///{db}", capsys=capsys)
+        assert "read-only" in one_line(code, err) and time.monotonic() - started < 3
 
 
 def test_a_healthy_database_in_a_read_only_folder_is_not_called_corrupt(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -386,3 +385,10 @@ def test_a_connection_ended_while_connecting_is_waited_out_a_refused_one_is_not(
     assert _dropped(ended) and is_transient(ended)
     refused = wrapped('connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused')
     assert not _dropped(refused)
+
+
+def test_report_never_writes_outside_reports_for_an_old_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An experiment named ``..`` (accepted before names were checked) made ``report`` write into
+    the working directory."""
+    code, _, err = cli("report", "..", "--storage", f"sqlite:///{tmp_path / 'none.db'}", capsys=capsys)
+    assert "cannot name a folder under reports/" in one_line(code, err)
