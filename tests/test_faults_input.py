@@ -307,9 +307,10 @@ def test_status_shows_a_dead_workers_trial_as_stale_and_repair_requeues_it(db: P
     code, out, err = cli("status", "tiny", "--repair", "--json", "--storage", url, capsys=capsys)
     assert code == 0 and "re-queued 1 stale trial(s)" in err and json.loads(out)["stale"] == 0
     trials = optuna.load_study(study_name="tiny/w1/scrub/privacy", storage=url).get_trials(deepcopy=False)
-    assert trials[trial.number].state == TrialState.FAIL
+    assert trials[trial.number].state == TrialState.FAIL and trials[trial.number].user_attrs["error"].startswith("stale")
     retried = [t for t in trials if t.state == TrialState.WAITING and t.system_attrs.get("failed_trial") == trial.number]
     assert len(retried) == 1 and retried[0].params == {"epochs": trial.params["epochs"]}
+    assert "error" not in retried[0].user_attrs
     assert not [t for t in trials if t.state == TrialState.RUNNING]
 
 
