@@ -295,7 +295,7 @@ def test_status_shows_a_dead_workers_trial_as_stale_and_repair_requeues_it(db: P
     study = optuna.load_study(study_name="tiny/w1/scrub/privacy", storage=storage)
     trial = study.ask()  # pops a ticket: RUNNING
     trial.suggest_int("epochs", 1, 2)
-    optuna_adapter.backend(study).record_heartbeat(trial._trial_id)
+    optuna_adapter.backend(study).record_heartbeat(optuna_adapter.trial_id(trial))
     time.sleep(3.2)  # > the grace period (2 s) + 1 s: SQLite stamps heartbeats to the second
     code, out, _ = cli("status", "tiny", "--json", "--storage", url, capsys=capsys)
     assert code == 0
