@@ -59,7 +59,7 @@ def test_roundtrip_and_digest() -> None:
         ({"methods": ["scrub", "ssd"]}, "methods[1]", "unknown value 'ssd'"),
         ({"goals": ["fairness"]}, "goals[0]", "unknown value"),
         ({"n_trials": "ten"}, "n_trials", "must be an integer"),
-        ({"n_trials": 0}, "n_trials", "in [1, 100000]"),
+        ({"n_trials": 0}, "n_trials", "> 0"),
         ({"forget": {"size": 10, "colour": 1}}, "forget.colour", "unknown key"),
         ({"forget": {"size": 2.5}}, "forget.size", "integer"),
         ({"forget": {"selection": "classes"}}, "forget.classes", "at least one class"),

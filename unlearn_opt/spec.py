@@ -321,6 +321,8 @@ def _int_in(low: int, high: int) -> Callable[[Any, str], int]:
 
     def check(v: Any, w: str) -> int:
         value = _as_int(v, w)
+        if value < low and low in (0, 1):  # the wording of the checks before the upper bounds
+            raise _fail(w, f"must be {'> 0' if low == 1 else '>= 0'} (got {value})")
         if not low <= value <= high:
             raise _fail(w, f"must be in [{low}, {high}] (got {value})")
         return value
