@@ -272,9 +272,9 @@ def _forget(table: Mapping[str, Any]) -> ForgetSpec:
         table,
         "forget",
         {
-            "size": lambda v, w: int(_positive(_as_int(v, w), w)),
+            "size": _int_in(1, MAX_EXAMPLES),
             "selection": lambda v, w: _choice(v, w, SELECTIONS),
-            "classes": lambda v, w: _as_list(v, w, _nonneg_int),
+            "classes": lambda v, w: _bounded_list(v, w, _int_in(0, SYNTHETIC_LIMITS["num_classes"][1] - 1)),
             "corrupt_labels": _as_bool,
         },
     )
@@ -283,6 +283,12 @@ def _forget(table: Mapping[str, Any]) -> ForgetSpec:
     if spec.selection == "random" and spec.classes:
         raise _fail("forget.classes", 'is only used with selection = "classes"')
     return spec
+
+
+def _bounded_list(value: Any, where: str, item: Callable[[Any, str], Any]) -> tuple[Any, ...]:
+    if isinstance(value, list) and len(value) > MAX_LIST:
+        raise _fail(where, f"at most {MAX_LIST} entries (got {len(value)})")
+    return _as_list(value, where, item)
 
 
 def _nonneg_int(v: Any, w: str) -> int:
@@ -310,6 +316,43 @@ def _pos_int(v: Any, w: str) -> int:
     return int(_positive(_as_int(v, w), w))
 
 
+def _int_in(low: int, high: int) -> Callable[[Any, str], int]:
+    """An integer in [low, high]: every size in a spec has a sane upper bound, so a typo (1e9
+    trials, a million-pixel synthetic image) is refused here rather than running out of memory or
+    time later."""
+
+    def check(v: Any, w: str) -> int:
+        value = _as_int(v, w)
+        if value < low and low in (0, 1):  # the wording of the checks before the upper bounds
+            raise _fail(w, f"must be {'> 0' if low == 1 else '>= 0'} (got {value})")
+        if not low <= value <= high:
+            raise _fail(w, f"must be in [{low}, {high}] (got {value})")
+        return value
+
+    return check
+
+
+MAX_TRIALS = 100_000  # per study
+MAX_STUDY_TRIALS = 1_000_000  # n_trials × studies
+MAX_EPOCHS = 10_000
+MAX_BATCH = 1 << 20
+MAX_EXAMPLES = 10_000_000
+MAX_SEED = 2**32 - 1  # numpy's seed range
+MAX_LIST = 256  # widths, sparsities, lambdas, forget classes
+SYNTHETIC_LIMITS = {
+    "num_classes": (1, 10_000),
+    "train_size": (1, 1_000_000),
+    "test_size": (1, 1_000_000),
+    "channels": (1, 64),
+    "image_size": (1, 1024),
+}
+SYNTHETIC_DEFAULTS = {"num_classes": 10, "train_size": 2000, "test_size": 1000, "channels": 1, "image_size": 8}
+MAX_SYNTHETIC_VALUES = 1_000_000_000  # (train + test) × channels × image_size², 4 GB of float32
+epochs_int = _int_in(1, MAX_EPOCHS)
+batch_int = _int_in(1, MAX_BATCH)
+seed_int = _int_in(0, MAX_SEED)
+
+
 def _pos_float(v: Any, w: str) -> float:
     return _positive(_as_float(v, w), w)
 
@@ -327,8 +370,8 @@ def _original(table: Mapping[str, Any]) -> OriginalSpec:
         table,
         "original",
         {
-            "epochs": _pos_int,
-            "batch_size": _pos_int,
+            "epochs": epochs_int,
+            "batch_size": batch_int,
             "optimizer": lambda v, w: _choice(v, w, OPTIMIZERS),
             "lr": _pos_float,
             "momentum": lambda v, w: _unit_closed(v, w),
@@ -336,7 +379,7 @@ def _original(table: Mapping[str, Any]) -> OriginalSpec:
             "schedule": lambda v, w: _choice(v, w, SCHEDULES),
             "augment": _as_bool,
             "label_smoothing": lambda v, w: _unit_closed(v, w),
-            "prune_epochs": _nonneg_int,
+            "prune_epochs": _int_in(0, MAX_EPOCHS),
         },
     )
 
@@ -444,11 +487,30 @@ _TOP_KEYS = {
 }
 
 
-def _name(v: Any, w: str) -> str:
-    text = _as_str(v, w)
-    if not text or not all(c.isalnum() or c in "-_." for c in text):
-        raise _fail(w, f"must be a non-empty name of letters, digits, '-', '_' or '.' (got {text!r})")
+MAX_NAME = 80  # "NAME.vK" and the study names built on it stay far below file-name limits (255)
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def check_name(text: str, where: str = "name") -> str:
+    """An experiment name fit for every place a name goes: study names, file and folder names
+    (reports/NAME, NAME-splits.json) and command lines (``worker NAME``): 1 to 80 ASCII letters,
+    digits, '-', '_' or '.', starting with a letter or digit, without '..'."""
+    if not text or len(text) > MAX_NAME or not set(text) <= _NAME_CHARS or not text[0].isalnum() or ".." in text:
+        raise _fail(
+            where,
+            f"must be 1 to {MAX_NAME} ASCII letters, digits, '-', '_' or '.', starting with a letter or digit, "
+            f"without '..' (got {text[:100]!r}{'…' if len(text) > 100 else ''})",
+        )
     return text
+
+
+def _name(v: Any, w: str, *, stored: bool = False) -> str:
+    text = _as_str(v, w)
+    if stored:  # an experiment already in storage, named under the earlier rule: still loads
+        if not text or not all(c.isalnum() or c in "-_." for c in text):
+            raise _fail(w, f"must be a non-empty name of letters, digits, '-', '_' or '.' (got {text!r})")
+        return text
+    return check_name(text, w)
 
 
 def spec_from_dict(raw: Mapping[str, Any], *, base_dir: Path | None = None, stored: bool = False) -> Spec:
@@ -479,27 +541,27 @@ def spec_from_dict(raw: Mapping[str, Any], *, base_dir: Path | None = None, stor
         _table(raw, "evaluation"),
         "evaluation",
         {
-            "batch_size": _pos_int,
-            "mia_max_examples": _pos_int,
+            "batch_size": batch_int,
+            "mia_max_examples": _int_in(1, MAX_EXAMPLES),
             "delta": _pos_float,
-            "region_samples": _pos_int,
+            "region_samples": _int_in(1, 10_000),
         },
     )
     spec = Spec(
-        name=_name(raw["name"], "name"),
+        name=_name(raw["name"], "name", stored=stored),
         dataset=dataset,
         data_dir=data_dir,
         architecture=_choice(raw["architecture"], "architecture", ARCHITECTURES),
-        widths=_nonempty_unique(_as_list(raw["widths"], "widths", _width), "widths"),
-        sparsities=_nonempty_unique(_as_list(raw.get("sparsities", [0.0]), "sparsities", _sparsity), "sparsities"),
+        widths=_nonempty_unique(_bounded_list(raw["widths"], "widths", _width), "widths"),
+        sparsities=_nonempty_unique(_bounded_list(raw.get("sparsities", [0.0]), "sparsities", _sparsity), "sparsities"),
         methods=methods,
         goals=_nonempty_unique(
             _as_list(raw.get("goals", list(GOALS)), "goals", lambda v, w: _choice(v, w, GOALS)),
             "goals",
         ),
-        lambdas=_nonempty_unique(_as_list(raw.get("lambdas", [0.2, 0.4, 0.6]), "lambdas", _unit_closed), "lambdas"),
-        n_trials=_pos_int(raw.get("n_trials", 20), "n_trials"),
-        seed=_nonneg_int(raw.get("seed", 0), "seed"),
+        lambdas=_nonempty_unique(_bounded_list(raw.get("lambdas", [0.2, 0.4, 0.6]), "lambdas", _unit_closed), "lambdas"),
+        n_trials=_int_in(1, MAX_TRIALS)(raw.get("n_trials", 20), "n_trials"),
+        seed=seed_int(raw.get("seed", 0), "seed"),
         forget=_forget(_table(raw, "forget")),
         validation=_build(ValidationSpec, _table(raw, "validation"), "validation", {"fraction": _unit_open}),
         original=_original(_table(raw, "original")),
@@ -507,14 +569,14 @@ def spec_from_dict(raw: Mapping[str, Any], *, base_dir: Path | None = None, stor
             UnlearningSpec,
             _table(raw, "unlearning"),
             "unlearning",
-            {"batch_size": _pos_int, "forget_batch_size": _pos_int, "augment": _as_bool},
+            {"batch_size": batch_int, "forget_batch_size": batch_int, "augment": _as_bool},
         ),
         evaluation=evaluation,
         sampler=_build(
             SamplerSpec,
             _table(raw, "sampler"),
             "sampler",
-            {"name": lambda v, w: _choice(v, w, SAMPLERS), "seed": _nonneg_int},
+            {"name": lambda v, w: _choice(v, w, SAMPLERS), "seed": seed_int},
         ),
         runtime=_build(
             RuntimeSpec,
@@ -527,7 +589,19 @@ def spec_from_dict(raw: Mapping[str, Any], *, base_dir: Path | None = None, stor
         mnist1d=_mnist1d(_table(raw, "mnist1d"), dataset),
     )
     _check_examples_fit(spec)
+    _check_total_trials(spec)
     return spec
+
+
+def _check_total_trials(spec: Spec) -> None:
+    """n_trials × studies (widths × sparsities × methods × goals) within MAX_STUDY_TRIALS:
+    create-study enqueues every trial up front."""
+    studies = len(spec.widths) * len(spec.sparsities) * len(spec.methods) * len(spec.goals)
+    if spec.n_trials * studies > MAX_STUDY_TRIALS:
+        raise _fail(
+            "n_trials",
+            f"{spec.n_trials} trials × {studies} studies = {spec.n_trials * studies} trials, more than {MAX_STUDY_TRIALS} in one experiment",
+        )
 
 
 def _check_examples_fit(spec: Spec) -> None:
@@ -555,7 +629,15 @@ def _synthetic(table: Mapping[str, Any], dataset: str) -> dict[str, int]:
     if table and dataset != "synthetic":
         raise _fail("synthetic", 'is only used with dataset = "synthetic"')
     _check_keys(table, "synthetic", set(_SYNTHETIC_KEYS))
-    return {k: _pos_int(v, f"synthetic.{k}") for k, v in table.items()}
+    out = {k: _int_in(*SYNTHETIC_LIMITS[k])(v, f"synthetic.{k}") for k, v in table.items()}
+    sizes = {**SYNTHETIC_DEFAULTS, **out}
+    values = (sizes["train_size"] + sizes["test_size"]) * sizes["channels"] * sizes["image_size"] ** 2
+    if values > MAX_SYNTHETIC_VALUES:
+        raise _fail(
+            "synthetic",
+            f"(train_size + test_size) × channels × image_size² = {values} values, more than {MAX_SYNTHETIC_VALUES}",
+        )
+    return out
 
 
 MNIST1D_LIMITS = {"num_samples": (100, 200_000), "seed": (0, 2**32 - 1)}

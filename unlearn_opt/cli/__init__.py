@@ -67,6 +67,17 @@ def debug_first(argv: list[str]) -> list[str]:
     return ["--debug", *(a for a in argv[:end] if a != "--debug"), *argv[end:]]
 
 
+def _storage_problem(exc: BaseException) -> str | None:
+    """One line for a database fault met in the middle of a command: an SQLite file found
+    damaged or read-only, a study deleted from the storage while a command used it."""
+    from unlearn_opt.service.outage import sqlite_problem
+
+    problem = sqlite_problem(exc)
+    if problem is None and isinstance(exc, KeyError) and exc.args == ("Record does not exist.",):
+        problem = "a study or trial of the experiment was deleted from the storage (run `unlearn-opt create-study SPEC` again)"
+    return problem
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line and exit code 2; any other error one line
     and exit code 1 (with --debug or $UNLEARN_OPT_DEBUG, its traceback first)."""
@@ -93,6 +104,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - exit 1 with one line; the traceback on request
+        problem = _storage_problem(exc)
+        if problem is not None:  # not a bug and not an outage: what is wrong with the database
+            click.echo(f"error: storage: {problem}", err=True)
+            sys.exit(2)
         if debugging():
             traceback.print_exc()
             click.echo(f"error: {type(exc).__name__}: {exc}", err=True)

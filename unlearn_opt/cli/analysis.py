@@ -24,6 +24,10 @@ def report_command(experiment: str, storage: str | None, out: str | None, no_das
     from unlearn_opt.analysis.report import write_report
 
     _quiet_optuna()
+    if not out and (experiment in ("", ".", "..") or "/" in experiment or "\\" in experiment):
+        from unlearn_opt.errors import UserError
+
+        raise UserError(f"report: {experiment!r} cannot name a folder under reports/ (give --out FOLDER)")
     folder = Path(out) if out else Path("reports") / experiment
     path = write_report(
         storage_url=storage, experiment=experiment, out_dir=folder, save_to_dashboard=not no_dashboard, images=images

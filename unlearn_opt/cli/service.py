@@ -194,7 +194,7 @@ def launch_command(
         console=make_console(stderr=True),
     )
     if as_json:
-        click.echo(json.dumps({"exit_code": code, **status(experiment, storage=storage).to_dict()}))
+        click.echo(json.dumps({"exit_code": code, **status(experiment, storage=storage)[0].to_dict()}))
     if code:
         raise click.exceptions.Exit(code)
 
@@ -203,13 +203,16 @@ def launch_command(
 @click.argument("experiment")
 @storage_option
 @json_option
-def status_command(experiment: str, storage: str | None, as_json: bool) -> None:
-    """Per study COMPLETE/RUNNING/FAIL/remaining, the originals, an ETA."""
+@click.option("--repair", is_flag=True, help="Fail and re-queue stale trials (their workers are gone), as a worker would.")
+def status_command(experiment: str, storage: str | None, as_json: bool, repair: bool) -> None:
+    """Per study COMPLETE/RUNNING (stale)/FAIL/remaining, the originals, an ETA."""
     from unlearn_opt.service.commands import status
     from unlearn_opt.service.status import progress_tables
 
     _quiet_optuna()
-    progress = status(experiment, storage=storage)
+    progress, repaired = status(experiment, storage=storage, repair=repair)
+    if repair:
+        click.echo(f"re-queued {repaired} stale trial(s)", err=True)
     if as_json:
         click.echo(json.dumps(progress.to_dict()))
         return
@@ -264,7 +267,7 @@ def run_command(
         console=console,
     )
     if as_json:
-        progress = status(result.experiment, storage=storage).to_dict()
+        progress = status(result.experiment, storage=storage)[0].to_dict()
         report = None if result.report is None else str(result.report)
         click.echo(json.dumps({"exit_code": result.code, "report": report, **progress}))
     if result.code:

@@ -177,13 +177,24 @@ def launch(
     return launcher.run(live=live)
 
 
-def status(experiment: str, *, storage: str | None) -> Progress:
+def status(experiment: str, *, storage: str | None, repair: bool = False) -> tuple[Progress, int]:
+    """The experiment's progress; with ``repair``, its stale trials (RUNNING, no heartbeat within
+    the grace period: their workers are gone) are first failed and re-queued, as a worker would.
+    Returns (progress, trials re-queued)."""
+    import optuna
+
     from unlearn_opt.service.experiment import load_experiment
     from unlearn_opt.service.status import read_progress
     from unlearn_opt.service.storage import open_storage
+    from unlearn_opt.service.tickets import fail_stale
 
     rdb = open_storage(storage)
-    return read_progress(rdb, load_experiment(rdb, experiment))
+    exp = load_experiment(rdb, experiment)
+    repaired = 0
+    if repair:
+        for name in (*exp.studies.values(), exp.originals_study):
+            repaired += fail_stale(optuna.load_study(study_name=name, storage=rdb))
+    return read_progress(rdb, exp), repaired
 
 
 @dataclass(frozen=True)
@@ -242,18 +253,27 @@ def run(
 
 
 def serve_dashboard(*, storage: str | None, artifacts: str | None, host: str, port: int, say: Callable[[str], None]) -> None:
-    """optuna-dashboard on the storage and the artifact store, until interrupted."""
-    from optuna_dashboard import run_server
+    """optuna-dashboard on the storage and the artifact store, until interrupted. The port is
+    bound before anything is announced: a busy port is one line."""
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+    from optuna_dashboard import wsgi
+
+    from unlearn_opt.errors import UserError
     from unlearn_opt.service.storage import mask_url, open_storage, resolve_artifacts, resolve_url
 
     url = resolve_url(storage)
     rdb = open_storage(url)
     store = resolve_artifacts(artifacts, url).open()
+    try:
+        server = make_server(host, port, wsgi(rdb, artifact_store=store), handler_class=WSGIRequestHandler)
+    except OSError as exc:
+        raise UserError(f"dashboard: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
     if host not in ("127.0.0.1", "localhost", "::1"):
         say(f"warning: optuna-dashboard has no authentication and now listens on {host}")
     say(f"dashboard of {mask_url(url)} on http://{host}:{port}/")
-    run_server(rdb, host=host, port=port, artifact_store=store)
+    with server:
+        server.serve_forever()
 
 
 @dataclass(frozen=True)

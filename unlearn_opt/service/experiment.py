@@ -78,8 +78,9 @@ def experiment_names(storage: BaseStorage) -> list[str]:
     return sorted(n[: -len(suffix)] for n in study_names(storage) if n.endswith(suffix))
 
 
-def load_experiment(storage: BaseStorage, name: str) -> Experiment:
-    """The experiment stored under ``name``; a UserError naming the known ones otherwise."""
+def load_experiment(storage: BaseStorage, name: str, *, complete: bool = True) -> Experiment:
+    """The experiment stored under ``name``; a UserError naming the known ones otherwise, and
+    (``complete``) one naming a study of it that is missing (deleted)."""
     try:
         study = optuna.load_study(study_name=originals_study_name(name), storage=storage)
     except KeyError:
@@ -89,7 +90,14 @@ def load_experiment(storage: BaseStorage, name: str) -> Experiment:
     if "spec_hash" not in attrs:
         raise UserError(f"experiment {name!r} was not fully created; run `unlearn-opt create-study` again")
     spec = spec_from_dict(attrs["spec"], stored=True)
-    return experiment_from_spec(spec, splits_digest=attrs["splits_digest"])
+    exp = experiment_from_spec(spec, splits_digest=attrs["splits_digest"])
+    missing = sorted(set(exp.studies.values()) - study_names(storage)) if complete else []
+    if missing:
+        raise UserError(
+            f"experiment {name!r}: {len(missing)} of its studies are missing from the storage (deleted?), "
+            f"e.g. {missing[0]!r}; run `unlearn-opt create-study SPEC` again to recreate them"
+        )
+    return exp
 
 
 def ensure_tickets(study: optuna.Study, n_trials: int) -> int:
@@ -115,7 +123,7 @@ def _versions(storage: BaseStorage, base: str) -> list[str]:
 def _renamed(spec: Spec, name: str) -> Spec:
     raw = spec.to_dict()
     raw["name"] = name
-    return spec_from_dict(raw)
+    return spec_from_dict(raw, stored=True)  # NAME.vK of a checked NAME: may pass the length limit
 
 
 def _new_version_name(storage: BaseStorage, base: str) -> str:
@@ -141,7 +149,7 @@ def create_experiment(
     holds the creation lock (``locks.creation_lock``): the check and the writes are one step for
     every other ``create-study``."""
     if spec.name in experiment_names(storage) and _is_complete(storage, spec.name):
-        stored = load_experiment(storage, spec.name)
+        stored = load_experiment(storage, spec.name, complete=False)  # a deleted study is recreated
         if stored.spec_hash == spec.digest():
             _ensure_studies(stored, storage)
             return stored, False

@@ -127,7 +127,7 @@ class Launcher:
         env = {**os.environ, **slot.env, "UNLEARN_OPT_STORAGE": self.storage_url, "UNLEARN_OPT_ARTIFACTS": self.artifacts}
         if self.threads_per_worker:
             env["OMP_NUM_THREADS"] = str(self.threads_per_worker)
-        cmd = [sys.executable, "-m", "unlearn_opt", "worker", self.experiment, "--device", slot.device, "--quiet"]
+        cmd = [sys.executable, "-m", "unlearn_opt", "worker", "--device", slot.device, "--quiet", "--", self.experiment]
         proc = subprocess.Popen(cmd, env=env)
         self._procs[slot.name] = proc
         pinned = f"CUDA_VISIBLE_DEVICES={slot.env['CUDA_VISIBLE_DEVICES']}" if slot.device == "cuda" else "no GPU"

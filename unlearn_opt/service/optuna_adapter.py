@@ -94,16 +94,20 @@ class SchemaError(UserError):
     """The database holds Optuna tables of another schema revision (or half-made ones)."""
 
 
-def check_schema(conn: sqlalchemy.Connection) -> None:
+def check_schema(conn: sqlalchemy.Connection) -> bool:
     """A UserError if the database holds Optuna tables of another schema revision than the one
-    this module writes (another Optuna made them). A database without them is fine."""
+    this module writes (another Optuna made them). A database without them is fine. Returns True
+    when the tables are there at this revision."""
     revision = stored_schema(conn)
-    if revision is not None and revision != SCHEMA_REVISION:
+    if revision is None:
+        return False
+    if revision != SCHEMA_REVISION:
         raise SchemaError(
             f"its Optuna tables are schema revision {revision}, but unlearn-opt works with revision "
             f"{SCHEMA_REVISION} (Optuna {'.'.join(map(str, SUPPORTED_OPTUNA))}) only; upgrade it with "
             "`optuna storage upgrade --storage URL` or use the Optuna that made it"
         )
+    return True
 
 
 # ---------------------------------------------------------------------------- studies and trials

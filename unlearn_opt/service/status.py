@@ -1,5 +1,7 @@
 """Progress of an experiment: per study COMPLETE / RUNNING / FAIL / remaining, the originals,
-and an ETA from the completion times seen so far."""
+and an ETA from the completion times seen so far. A RUNNING trial whose heartbeat is older than
+the grace period is counted as stale (its worker is gone): the next worker, or
+``status --repair``, fails it and re-queues its parameters."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 from rich.table import Table
 
+from unlearn_opt.service import optuna_adapter as rdb
 from unlearn_opt.service.experiment import Experiment
 from unlearn_opt.service.originals import key_of
 
@@ -24,6 +27,7 @@ class StudyProgress:
     waiting: int
     failed: int
     n_trials: int
+    stale: int = 0  # RUNNING past the heartbeat grace period: its worker is gone
 
     @property
     def remaining(self) -> int:
@@ -40,6 +44,7 @@ class ModelProgress:
     train_error: float | None = None
     test_error: float | None = None
     overparameterized: bool | None = None
+    stale: bool = False  # RUNNING past the heartbeat grace period: its worker is gone
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,10 @@ class Progress:
         return sum(s.n_trials for s in self.studies)
 
     @property
+    def stale(self) -> int:
+        return sum(s.stale for s in self.studies) + sum(m.stale for m in self.models)
+
+    @property
     def done(self) -> bool:
         return self.complete >= self.total and all(m.state == "COMPLETE" for m in self.models)
 
@@ -67,16 +76,23 @@ class Progress:
             "complete": self.complete,
             "total": self.total,
             "eta_seconds": self.eta_seconds,
+            "stale": self.stale,
             "studies": [{**asdict(s), "remaining": s.remaining} for s in self.studies],
             "models": [asdict(m) for m in self.models],
         }
+
+
+def _stale_ids(study: optuna.Study) -> set[int]:
+    """Trial ids of the study's RUNNING trials whose heartbeat is older than the grace period."""
+    return set(rdb.stale_trial_ids(study)) if rdb.heartbeat_interval(study) is not None else set()
 
 
 def read_progress(storage: BaseStorage, exp: Experiment) -> Progress:
     studies = []
     finish_times: list[dt.datetime] = []
     for name in exp.studies.values():
-        trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+        study = optuna.load_study(study_name=name, storage=storage)
+        trials = study.get_trials(deepcopy=False)
         count = {s: 0 for s in TrialState}
         for t in trials:
             count[t.state] += 1
@@ -90,10 +106,13 @@ def read_progress(storage: BaseStorage, exp: Experiment) -> Progress:
                 count[TrialState.WAITING],
                 count[TrialState.FAIL],
                 exp.spec.n_trials,
+                len(_stale_ids(study)),
             )
         )
     models: dict[tuple[str, float, float], ModelProgress] = {}
-    for t in optuna.load_study(study_name=exp.originals_study, storage=storage).get_trials(deepcopy=False):
+    originals = optuna.load_study(study_name=exp.originals_study, storage=storage)
+    stale = _stale_ids(originals)
+    for t in originals.get_trials(deepcopy=False):
         if "kind" not in t.user_attrs:
             continue
         key = key_of(t)
@@ -105,6 +124,7 @@ def read_progress(storage: BaseStorage, exp: Experiment) -> Progress:
             train_error=a.get("train_error"),
             test_error=a.get("test_error"),
             overparameterized=a.get("overparameterized"),
+            stale=rdb.trial_id(t) in stale,
         )
         rank = {"COMPLETE": 3, "RUNNING": 2, "WAITING": 1}.get(t.state.name, 0)
         prev = models.get(key)
@@ -137,11 +157,15 @@ def fmt_seconds(seconds: float | None) -> str:
 
 
 def progress_tables(p: Progress) -> tuple[Table, Table]:
-    studies = Table(title=f"{p.experiment}: {p.complete}/{p.total} trials, ETA {fmt_seconds(p.eta_seconds)}")
+    title = f"{p.experiment}: {p.complete}/{p.total} trials, ETA {fmt_seconds(p.eta_seconds)}"
+    if p.stale:
+        title += f"; {p.stale} stale (RUNNING, no heartbeat: the worker is gone; `status --repair` re-queues)"
+    studies = Table(title=title)
     for col in ("study", "COMPLETE", "RUNNING", "FAIL", "remaining"):
         studies.add_column(col, justify="left" if col == "study" else "right")
     for s in p.studies:
-        studies.add_row(s.name, f"{s.complete}/{s.n_trials}", str(s.running), str(s.failed), str(s.remaining))
+        running = f"{s.running} ({s.stale} stale)" if s.stale else str(s.running)
+        studies.add_row(s.name, f"{s.complete}/{s.n_trials}", running, str(s.failed), str(s.remaining))
     models = Table(title="original models and retrain references")
     for col in ("model", "width", "sparsity", "state", "parameters", "train error", "test error", "regime"):
         models.add_column(col)
@@ -151,7 +175,7 @@ def progress_tables(p: Progress) -> tuple[Table, Table]:
             m.kind,
             f"{m.width:g}",
             f"{m.sparsity:g}",
-            m.state,
+            f"{m.state} (stale)" if m.stale else m.state,
             "" if m.param_count is None else f"{m.param_count:,}",
             "" if m.train_error is None else f"{m.train_error:.4f}",
             "" if m.test_error is None else f"{m.test_error:.4f}",

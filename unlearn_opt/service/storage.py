@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 import warnings
@@ -23,7 +24,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from unlearn_opt.errors import UserError
 from unlearn_opt.service import optuna_adapter
-from unlearn_opt.service.outage import retrying
+from unlearn_opt.service.outage import DAMAGED, retrying, sqlite_problem
 
 ENV_STORAGE = "UNLEARN_OPT_STORAGE"
 ENV_ARTIFACTS = "UNLEARN_OPT_ARTIFACTS"
@@ -50,6 +51,8 @@ def resolve_url(url: str | None) -> str:
         raise UserError(
             f"--storage: {mask_url(url)!r} is not a database URL (e.g. sqlite:///storage/x.db or postgresql+psycopg://user@host/db)"
         ) from None
+    except ValueError:  # SQLAlchemy parses the port as an integer
+        raise UserError(f"--storage: {mask_url(url)!r}: the port must be a number (e.g. host:5432)") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername not in ("sqlite", "postgresql+psycopg"):
@@ -59,13 +62,26 @@ def resolve_url(url: str | None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+SECRET_QUERY_KEYS = frozenset({"password", "sslpassword"})  # libpq's secret connection parameters
+_SECRET_PAIR = re.compile(r"((?:ssl)?password\s*=\s*)('[^']*'|[^&\s]*)", re.IGNORECASE)
+
+
 def mask_url(url: str | URL) -> str:
-    """The URL with its password replaced by ***."""
+    """The URL with every credential replaced by ***: the userinfo password (also one holding an
+    unencoded ``@``: everything before the last ``@`` of the authority is userinfo, as libpq reads
+    it), a ``password=``/``sslpassword=`` query parameter, and ``password=`` in anything that is
+    not a URL (a libpq keyword string)."""
     try:
         parsed = url if isinstance(url, URL) else make_url(url)
-    except ArgumentError:
-        return "<unparsable URL>" if "@" in str(url) else str(url)
-    return parsed.render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        text = _SECRET_PAIR.sub(r"\1***", str(url))
+        return "<unparsable URL>" if "@" in text else text
+    if parsed.host and "@" in parsed.host:  # user:ab@s3cret@host: the password is "ab@s3cret"
+        parsed = parsed.set(password="***", host=parsed.host.rsplit("@", 1)[1])
+    secret = {k for k in parsed.query if k.lower() in SECRET_QUERY_KEYS}
+    if secret:
+        parsed = parsed.update_query_dict({k: "***" for k in secret})
+    return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 def is_sqlite(url: str) -> bool:
@@ -77,9 +93,29 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(db) if db and db != ":memory:" else None
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def secrets_of(url: str | URL) -> list[str]:
+    """Every credential in the URL as written (the strings ``mask_url`` hides), longest first."""
+    try:
+        parsed = url if isinstance(url, URL) else make_url(url)
+    except (ArgumentError, ValueError):
+        return [m.group(2).strip("'") for m in _SECRET_PAIR.finditer(str(url)) if m.group(2).strip("'")]
+    found = [parsed.password or ""]
+    if parsed.host and "@" in parsed.host:
+        found.append(parsed.host.rsplit("@", 1)[0])
+    for key, value in parsed.query.items():
+        if key.lower() in SECRET_QUERY_KEYS:
+            found += [value] if isinstance(value, str) else list(value)
+    return sorted({str(f) for f in found if f}, key=len, reverse=True)
+
+
+def _one_line(exc: BaseException, url: str | None = None) -> str:
+    """The first line of the error (the driver's message), every credential of ``url`` masked: a
+    server's reason may quote the host, which may hold part of a password."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    for secret in secrets_of(url) if url else []:
+        text = text.replace(secret, "***")
+    return text
 
 
 def _cannot_create(path: Path) -> str | None:
@@ -95,11 +131,12 @@ def _cannot_create(path: Path) -> str | None:
     return None
 
 
-def check_reachable(url: str, *, create: bool) -> None:
+def check_reachable(url: str, *, create: bool) -> bool:
     """Check the installed Optuna, then connect once; a clear UserError (masked URL, the server's
     reason) if that fails or if the database holds Optuna tables of another schema revision. An
     SQLite file that does not exist is an error unless ``create``; then only its folder is checked
-    (nothing is written here: ``open_storage(create=True)`` makes it)."""
+    (nothing is written here: ``open_storage(create=True)`` makes it). Returns True when Optuna's
+    tables are there, at the supported revision."""
     optuna_adapter.check_optuna()
     path = _sqlite_path(url) if is_sqlite(url) else None
     if path is not None:
@@ -109,33 +146,32 @@ def check_reachable(url: str, *, create: bool) -> None:
             problem = _cannot_create(path)
             if problem:
                 raise UserError(f"storage {mask_url(url)}: cannot create the database file ({problem})")
-            return
+            return False
         _prepare_sqlite(url, path)
         engine = sqlalchemy.create_engine(url, connect_args={"timeout": 60})
         try:
             with engine.connect() as conn:
-                _check_schema(url, conn)
+                return _check_schema(url, conn)
         finally:
             engine.dispose()
-        return
     engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 10})
     try:
         for attempt in range(ANSWERED_RETRIES + 1):
             try:
                 with engine.connect() as conn:
-                    _check_schema(url, conn)
-                    return
+                    return _check_schema(url, conn)
             except SQLAlchemyError as exc:
                 if attempt == ANSWERED_RETRIES or not _dropped(exc):
-                    raise UserError(f"storage {mask_url(url)}: cannot connect: {_one_line(exc)}") from None
+                    raise UserError(f"storage {mask_url(url)}: cannot connect: {_one_line(exc, url)}") from None
                 time.sleep(1.0)
     finally:
         engine.dispose()
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _check_schema(url: str, conn: sqlalchemy.Connection) -> None:
+def _check_schema(url: str, conn: sqlalchemy.Connection) -> bool:
     try:
-        optuna_adapter.check_schema(conn)
+        return optuna_adapter.check_schema(conn)
     except UserError as exc:
         raise type(exc)(f"storage {mask_url(url)}: {exc}") from None  # a SchemaError stays one
 
@@ -145,23 +181,48 @@ def _dropped(exc: SQLAlchemyError) -> bool:
     57, operator intervention): worth another try. A refused connection, an unknown host, a wrong
     password or a missing database is not."""
     sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", "") or "")
-    return sqlstate.startswith("57") or "closed the connection unexpectedly" in str(exc)
+    return sqlstate.startswith("57") or any(words in str(exc) for words in _DROPPED_WORDS)
+
+
+# how libpq/psycopg word a connection the server ended; while connecting, psycopg gives no SQLSTATE
+_DROPPED_WORDS = (
+    "closed the connection unexpectedly",
+    "terminating connection due to",  # 57P01 administrator command, 57P02 crash of another backend
+    "the database system is starting up",  # 57P03
+    "the database system is shutting down",
+    "the connection is lost",
+    "EOF detected",
+)
 
 
 def _prepare_sqlite(url: str, path: Path) -> None:
     """Make the folder and the file if needed; switch the file to WAL (persistent), so readers
-    never block the one writer and several local processes can share it."""
+    never block the one writer and several local processes can share it. A read-only file or
+    folder, a file that is not SQLite and a damaged file (``PRAGMA quick_check``) are one line
+    each: none of them is an outage to wait out."""
+    where = f"storage {mask_url(url)}"
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise UserError(f"{where}: the database file is read-only (every command writes to it; make it writable)")
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise UserError(
+                f"{where}: the folder {path.parent} is read-only (SQLite writes its -wal and -shm files beside the database)"
+            )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=60)
     except (OSError, sqlite3.Error) as exc:
-        raise UserError(f"storage {mask_url(url)}: cannot open the database file ({exc})") from None
+        raise UserError(f"{where}: cannot open the database file ({exc})") from None
     try:
         conn.execute("PRAGMA journal_mode=WAL")
+        damage = [str(row[0]) for row in conn.execute("PRAGMA quick_check(1)")]
     except sqlite3.DatabaseError as exc:
-        raise UserError(f"storage {mask_url(url)}: not an SQLite database ({exc})") from None
+        raise UserError(f"{where}: {sqlite_problem(exc) or f'cannot open the database file ({exc})'}") from None
     finally:
         conn.close()
+    if damage != ["ok"]:
+        found = " ".join(" ".join(damage).replace("*** in database main ***", "").split())
+        raise UserError(f"{where}: {DAMAGED} ({found[:160]})")
 
 
 def heartbeat_settings() -> tuple[int, int]:
@@ -182,7 +243,7 @@ def open_storage(url: str | None, *, create: bool = False) -> RDBStorage:
     Another Optuna than the supported one, or a database of another schema revision, is refused
     (``check_reachable``) before anything is written."""
     url = resolve_url(url)
-    check_reachable(url, create=create)
+    ready = check_reachable(url, create=create)
     path = _sqlite_path(url) if is_sqlite(url) else None
     if path is not None and not path.exists():
         _prepare_sqlite(url, path)
@@ -207,12 +268,17 @@ def open_storage(url: str | None, *, create: bool = False) -> RDBStorage:
                 heartbeat_interval=interval,
                 grace_period=grace,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=STALE_RETRIES),
+                # the tables are there at the supported revision (checked above): no table creation
+                # and no alembic check, which hold a connection for a second or more, long enough
+                # for a server that drops connections every second to fail every attempt
+                skip_table_creation=ready,
+                skip_compatibility_check=ready,
             )
 
     try:  # the server answered just now: a connection dropped from here on is an outage, waited out
-        return retrying(make, limit=OPEN_OUTAGE_SECONDS)
+        return retrying(make, limit=OPEN_OUTAGE_SECONDS, max_delay=2.0)  # many short tries
     except (SQLAlchemyError, RuntimeError) as exc:
-        raise UserError(f"storage {mask_url(url)}: {_one_line(exc)}") from None
+        raise UserError(f"storage {mask_url(url)}: {_one_line(exc, url)}") from None
 
 
 class ArtifactStore(Protocol):

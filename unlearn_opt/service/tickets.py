@@ -168,12 +168,27 @@ def fail_stale(study: optuna.Study) -> int:
     version can fail a trial twice on SQLite and queue two retries). Returns how many."""
     if rdb.heartbeat_interval(study) is None:
         return 0
-    failed = [trial_id for trial_id in rdb.stale_trial_ids(study) if finish(study, trial_id, TrialState.FAIL)]
+    failed = [trial_id for trial_id in rdb.stale_trial_ids(study) if _fail_stale_one(study, trial_id)]
     callback = rdb.backend(study).get_heartbeat_stale_trial_callback()
     for trial_id in failed:
         if callback is not None:
-            callback(study, copy.deepcopy(rdb.storage_of(study).get_trial(trial_id)))
+            frozen = copy.deepcopy(rdb.storage_of(study).get_trial(trial_id))
+            frozen.user_attrs = {k: v for k, v in frozen.user_attrs.items() if k != "error"}  # not the retry's
+            callback(study, frozen)
     return len(failed)
+
+
+STALE_ERROR = "stale: no heartbeat within the grace period (its worker is gone)"
+
+
+def _fail_stale_one(study: optuna.Study, trial_id: int) -> bool:
+    """RUNNING → FAIL with ``error`` saying why, in one transaction, so that a stale trial says why
+    it failed even when its retry is not queued (past the retries, or the process died between)."""
+    with rdb.transaction(study) as conn:
+        if not rdb.move_state(conn, trial_id, old=TrialState.RUNNING, new=TrialState.FAIL):
+            return False
+        rdb.write_user_attrs(conn, trial_id, {"error": STALE_ERROR})
+        return True
 
 
 class Heartbeat:
