@@ -30,6 +30,13 @@ from unlearn_opt.analysis.figures import (
 )
 from unlearn_opt.analysis.findings import Finding, findings, to_json, to_markdown
 from unlearn_opt.analysis.regions import plane_figure, stored_regions
+from unlearn_opt.analysis.replicates import (
+    ReplicateFindings,
+    aggregate,
+    aggregate_table_columns,
+    errorbar_vs_width,
+    replicate_findings,
+)
 from unlearn_opt.errors import UserError
 from unlearn_opt.service.experiment import Experiment, load_experiment
 from unlearn_opt.service.storage import open_storage
@@ -66,7 +73,7 @@ def write_csv(path: Path, rows: Sequence[dict[str, Any]], lead: Sequence[str]) -
 
 def _groups(res: ExperimentResults) -> dict[tuple[float, str, str], list[StudyResult]]:
     out: dict[tuple[float, str, str], list[StudyResult]] = {}
-    for s in res.studies:
+    for s in (s for s in res.studies if s.key.replicate == 0):  # replicates: see the Replicates section
         out.setdefault((s.key.sparsity, s.key.method, s.key.goal), []).append(s)
     return out
 
@@ -123,7 +130,9 @@ class ReportData:
     selection: list[dict[str, Any]]
     pareto: list[dict[str, Any]]
     regions: list[dict[str, Any]]
-    findings: list[Finding]
+    findings: list[Finding]  # with replicates: the overall verdicts
+    replicates: ReplicateFindings | None = None  # with replicates = N > 1
+    aggregate: list[dict[str, Any]] | None = None  # mean/std over replicates (``replicates.aggregate``)
 
     @property
     def experiment(self) -> Experiment:
@@ -144,7 +153,11 @@ def build_report(storage: BaseStorage, experiment: str) -> ReportData:
     res = read_results(storage, exp)
     sel = selection_rows(res)
     regions = region_rows(res)
-    found = findings(sel, res.originals, regions, methods=exp.spec.methods, corrupt_labels=exp.spec.forget.corrupt_labels)
+    methods, corrupt = exp.spec.methods, exp.spec.forget.corrupt_labels
+    if exp.replicates > 1:
+        reps = replicate_findings(sel, res.replicate_originals, regions, methods=methods, corrupt_labels=corrupt)
+        return ReportData(res, sel, pareto_rows(res), regions, reps.overall, reps, aggregate(sel))
+    found = findings(sel, res.originals, regions, methods=methods, corrupt_labels=corrupt)
     return ReportData(res, sel, pareto_rows(res), regions, found)
 
 
@@ -155,12 +168,15 @@ def write_tables(data: ReportData, out: Path) -> None:
     write_csv(out / "regions.csv", data.regions, ["study", "width", "sparsity", "method", "goal", "lambda", "trial_number"])
     (out / "findings.md").write_text(to_markdown(data.findings), encoding="utf-8")
     (out / "findings.json").write_text(to_json(data.findings), encoding="utf-8")
+    if data.aggregate is not None:
+        write_csv(out / "replicates.csv", data.aggregate, ["width", "sparsity", "method", "goal", "lambda", "n"])
 
 
 def render_report(data: ReportData) -> RenderedReport:
     """The self-contained report.html, with the figures it shows: the main ones by name (for
     PNGs) and, per study, those saved on it for the dashboard."""
-    exp, res, sel, regions = data.experiment, data.results, data.selection, data.regions
+    exp, res, regions = data.experiment, data.results, [r for r in data.regions if r.get("replicate", 0) == 0]
+    sel = [r for r in data.selection if r.get("replicate", 0) == 0]  # the figures show replicate 0
     static: dict[str, go.Figure] = {}
 
     page = _Page(f"unlearn-opt report: {exp.name}")
@@ -196,6 +212,9 @@ def render_report(data: ReportData) -> RenderedReport:
             ["claim", "statement", "here", "numbers"],
         )
     )
+
+    if data.replicates is not None and data.aggregate is not None:
+        _replicates_section(page, data.replicates, data.aggregate, goals=exp.spec.goals, static=static)
 
     page.section("originals", "Original models against width")
     originals_fig = originals_vs_width(res)
@@ -246,7 +265,7 @@ def render_report(data: ReportData) -> RenderedReport:
         dashboard_figs.setdefault(s.name, []).append(originals_fig)
 
     page.section("selection-table", "Selection table")
-    page.raw(_table(sel, SELECTION_TABLE))
+    page.raw(_table(data.selection, SELECTION_TABLE))
 
     page.section("decision-regions", "Decision regions")
     if regions:
@@ -261,6 +280,30 @@ def render_report(data: ReportData) -> RenderedReport:
     else:
         page.raw(f"<p>Not computed yet: run <code>unlearn-opt decision-regions {html.escape(exp.name)}</code>.</p>")
     return RenderedReport(page.render(), static, dashboard_figs)
+
+
+def _replicates_section(
+    page: _Page, found: ReplicateFindings, agg: list[dict[str, Any]], *, goals: Sequence[str], static: dict[str, go.Figure]
+) -> None:
+    """The replicates' verdicts per claim, and per goal the selected points' mean ± std over
+    replicates (figure and table); the sections after it show replicate 0."""
+    n = len(found.per_replicate)
+    page.section(
+        "replicates",
+        f"Replicates ({n})",
+        "Each replicate has its own forget, validation and forget-test sets and its own initialization. "
+        "Below: each claim's verdict per replicate; then the selected points' mean ± sample std over replicates "
+        "(n = replicates with a selected point; replicates.csv has every metric). The sections after this one "
+        "show replicate 0.",
+    )
+    page.raw(_table(found.table(), ["claim", *[f"r{r}" for r in sorted(found.per_replicate)], "overall"]))
+    for goal in goals:
+        for sparsity in sorted({r["sparsity"] for r in agg if r["goal"] == goal}):
+            fig = errorbar_vs_width(agg, goal=goal, sparsity=sparsity)
+            page.figure(fig)
+            if sparsity == 0.0:
+                static[f"replicates-{goal}"] = fig
+        page.raw(_table([r for r in agg if r["goal"] == goal], aggregate_table_columns(goal)))
 
 
 def write_report(
@@ -298,6 +341,7 @@ def region_rows(res: ExperimentResults) -> list[dict[str, Any]]:
             "sparsity": s.key.sparsity,
             "method": s.key.method,
             "goal": s.key.goal,
+            "replicate": s.key.replicate,
             **{k: v for k, v in r.items() if k not in ("study", "plane")},
         }
         for s in res.studies

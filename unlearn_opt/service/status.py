@@ -1,5 +1,6 @@
 """Progress of an experiment: per study COMPLETE / RUNNING / FAIL / remaining, the originals,
-and an ETA from the completion times seen so far."""
+and an ETA from the completion times seen so far; with replicates, each replicate's totals and
+its models."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class ModelProgress:
     kind: str
     width: float
     sparsity: float
+    replicate: int
     state: str
     param_count: int | None = None
     train_error: float | None = None
@@ -48,6 +50,17 @@ class Progress:
     studies: list[StudyProgress]
     models: list[ModelProgress]
     eta_seconds: float | None
+    replicates: int = 1
+    study_replicates: tuple[int, ...] = ()  # the replicate of each entry of ``studies``
+
+    def replicate_totals(self) -> list[tuple[int, int, int]]:
+        """(replicate, COMPLETE, total) of each replicate's studies."""
+        out = []
+        for r in range(self.replicates):
+            of = self.study_replicates or (0,) * len(self.studies)
+            mine = [s for s, sr in zip(self.studies, of, strict=True) if sr == r]
+            out.append((r, sum(s.complete for s in mine), sum(s.n_trials for s in mine)))
+        return out
 
     @property
     def complete(self) -> int:
@@ -67,6 +80,7 @@ class Progress:
             "complete": self.complete,
             "total": self.total,
             "eta_seconds": self.eta_seconds,
+            "replicates": [{"replicate": r, "complete": c, "total": t} for r, c, t in self.replicate_totals()],
             "studies": [{**asdict(s), "remaining": s.remaining} for s in self.studies],
             "models": [asdict(m) for m in self.models],
         }
@@ -92,7 +106,7 @@ def read_progress(storage: BaseStorage, exp: Experiment) -> Progress:
                 exp.spec.n_trials,
             )
         )
-    models: dict[tuple[str, float, float], ModelProgress] = {}
+    models: dict[tuple[str, float, float, int], ModelProgress] = {}
     for t in optuna.load_study(study_name=exp.originals_study, storage=storage).get_trials(deepcopy=False):
         if "kind" not in t.user_attrs:
             continue
@@ -112,7 +126,12 @@ def read_progress(storage: BaseStorage, exp: Experiment) -> Progress:
             models[key] = mp
     remaining = sum(s.remaining for s in studies)
     return Progress(
-        exp.name, studies, sorted(models.values(), key=lambda m: (m.kind, m.width, m.sparsity)), _eta(finish_times, remaining)
+        exp.name,
+        studies,
+        sorted(models.values(), key=lambda m: (m.replicate, m.kind, m.width, m.sparsity)),
+        _eta(finish_times, remaining),
+        replicates=exp.replicates,
+        study_replicates=tuple(k.replicate for k in exp.studies),
     )
 
 
@@ -137,17 +156,22 @@ def fmt_seconds(seconds: float | None) -> str:
 
 
 def progress_tables(p: Progress) -> tuple[Table, Table]:
-    studies = Table(title=f"{p.experiment}: {p.complete}/{p.total} trials, ETA {fmt_seconds(p.eta_seconds)}")
+    title = f"{p.experiment}: {p.complete}/{p.total} trials, ETA {fmt_seconds(p.eta_seconds)}"
+    if p.replicates > 1:
+        title += "; per replicate " + ", ".join(f"r{r} {c}/{t}" for r, c, t in p.replicate_totals())
+    studies = Table(title=title)
     for col in ("study", "COMPLETE", "RUNNING", "FAIL", "remaining"):
         studies.add_column(col, justify="left" if col == "study" else "right")
     for s in p.studies:
         studies.add_row(s.name, f"{s.complete}/{s.n_trials}", str(s.running), str(s.failed), str(s.remaining))
     models = Table(title="original models and retrain references")
-    for col in ("model", "width", "sparsity", "state", "parameters", "train error", "test error", "regime"):
+    columns = ("model", "width", "sparsity", "state", "parameters", "train error", "test error", "regime")
+    for col in ("replicate", *columns) if p.replicates > 1 else columns:
         models.add_column(col)
     for m in p.models:
         regime = "" if m.overparameterized is None else ("over" if m.overparameterized else "under")
         models.add_row(
+            *((str(m.replicate),) if p.replicates > 1 else ()),
             m.kind,
             f"{m.width:g}",
             f"{m.sparsity:g}",
