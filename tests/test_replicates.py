@@ -6,7 +6,6 @@ replicates through create-study, worker and report."""
 from __future__ import annotations
 
 import csv
-import json
 import sqlite3
 import sys
 from pathlib import Path
@@ -17,12 +16,14 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from tests.service_helpers import check_exact, cli_env, run_cli
-from unlearn_opt.analysis.report import build_report
+from unlearn_opt.analysis.report import build_report, write_report
 from unlearn_opt.analysis.selection import select
 from unlearn_opt.engine.workspace import replicate_splits
 from unlearn_opt.errors import UserError
+from unlearn_opt.service import commands
 from unlearn_opt.service.experiment import create_experiment, load_experiment
 from unlearn_opt.service.naming import StudyKey, fmt_number, parse_study_name, study_keys
+from unlearn_opt.service.status import progress_tables
 from unlearn_opt.service.storage import open_storage, resolve_artifacts
 from unlearn_opt.spec import replicate_seed, spec_from_dict
 
@@ -325,15 +326,15 @@ epochs = { low = 1, high = 1 }
 
 @pytest.mark.slow
 def test_mnist1d_with_two_replicates_end_to_end(tmp_path: Path) -> None:
-    """create-study, a worker, status and report of a tiny MNIST-1D spec with replicates = 2."""
+    """create-study (the command), a worker, status and report (in this process: the machine's
+    start-up time is what makes such a test slow) of a tiny MNIST-1D spec with replicates = 2."""
     (tmp_path / "m.toml").write_text(MNIST1D_SPEC)
     env = cli_env(COLUMNS="200")
     created = run_cli("create-study", "m.toml", cwd=tmp_path, env=env)
     assert created.returncode == 0, created.stderr
     assert "4 studies (2 replicates" in created.stdout and "8 original/retrain models" in created.stdout
-    worker = run_cli("worker", "m1d-reps", "--device", "cpu", cwd=tmp_path, env=env)
-    assert worker.returncode == 0, worker.stdout + worker.stderr
     url = f"sqlite:///{tmp_path / 'storage' / 'unlearn_opt.db'}"
+    assert commands.work("m1d-reps", storage=url, artifacts=None, device="cpu") == 8  # in-process: no start-up
     check_exact(url, "m1d-reps", n_trials=2)
     storage = open_storage(url)
     exp = load_experiment(storage, "m1d-reps")
@@ -353,14 +354,14 @@ def test_mnist1d_with_two_replicates_end_to_end(tmp_path: Path) -> None:
     }
     assert len(records) == 4  # trained once per (replicate, width)
 
-    status = run_cli("status", "m1d-reps", "--json", cwd=tmp_path, env=env)
-    assert status.returncode == 0, status.stderr
-    assert json.loads(status.stdout)["replicates"] == [
+    progress = commands.status("m1d-reps", storage=url)
+    assert progress.to_dict()["replicates"] == [
         {"replicate": 0, "complete": 4, "total": 4},
         {"replicate": 1, "complete": 4, "total": 4},
     ]
-    report = run_cli("report", "m1d-reps", "--out", "rep", cwd=tmp_path, env=env)
-    assert report.returncode == 0, report.stderr
+    studies_table, models_table = progress_tables(progress)
+    assert "r0 4/4, r1 4/4" in str(studies_table.title) and models_table.columns[0].header == "replicate"
+    write_report(storage_url=url, experiment="m1d-reps", out_dir=tmp_path / "rep")
     with (tmp_path / "rep" / "replicates.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [(r["width"], r["method"], r["lambda"], r["n"], r["replicates"]) for r in rows] == [
