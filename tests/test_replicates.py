@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,14 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from tests.service_helpers import check_exact, cli_env, run_cli
+from unlearn_opt.analysis.replicates import aggregate_originals
 from unlearn_opt.analysis.report import build_report, write_report
 from unlearn_opt.analysis.selection import select
+from unlearn_opt.data import load_dataset
 from unlearn_opt.engine.workspace import replicate_splits
 from unlearn_opt.errors import UserError
 from unlearn_opt.service import commands
+from unlearn_opt.service import worker as worker_module
 from unlearn_opt.service.experiment import create_experiment, load_experiment
 from unlearn_opt.service.naming import StudyKey, fmt_number, parse_study_name, study_keys
 from unlearn_opt.service.status import progress_tables
@@ -285,6 +289,12 @@ def test_aggregation_matches_brute_force_on_a_hand_made_storage(tmp_path: Path) 
         == picked.number
     )
 
+    gaps = [0.02, 0.2, 0.2]  # the originals' privacy gaps of replicates 0, 1, 2
+    for row in aggregate_originals(data.results.replicate_originals):
+        assert row["n"] == 3 and row["train_error_mean"] == pytest.approx(0.1 if row["width"] == 0.25 else 0.0)
+        assert row["privacy_gap_mean"] == pytest.approx(statistics.fmean(gaps))
+        assert row["privacy_gap_std"] == pytest.approx(statistics.stdev(gaps)) and row["train_error_std"] == pytest.approx(0.0)
+
     c_row = next(r for r in data.replicates.table() if r["claim"] == "(c)")
     assert (c_row["r0"], c_row["r1"], c_row["r2"], c_row["overall"]) == ("holds", "does not hold", "does not hold", "cannot tell")
     overall_c = next(f for f in data.findings if f.claim == "c")
@@ -325,7 +335,7 @@ epochs = { low = 1, high = 1 }
 
 
 @pytest.mark.slow
-def test_mnist1d_with_two_replicates_end_to_end(tmp_path: Path) -> None:
+def test_mnist1d_with_two_replicates_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """create-study (the command), a worker, status and report (in this process: the machine's
     start-up time is what makes such a test slow) of a tiny MNIST-1D spec with replicates = 2."""
     (tmp_path / "m.toml").write_text(MNIST1D_SPEC)
@@ -334,7 +344,15 @@ def test_mnist1d_with_two_replicates_end_to_end(tmp_path: Path) -> None:
     assert created.returncode == 0, created.stderr
     assert "4 studies (2 replicates" in created.stdout and "8 original/retrain models" in created.stdout
     url = f"sqlite:///{tmp_path / 'storage' / 'unlearn_opt.db'}"
+    loads: list[str] = []
+
+    def counting_load(name: str, **kw: Any) -> Any:
+        loads.append(name)
+        return load_dataset(name, **kw)
+
+    monkeypatch.setattr(worker_module, "load_dataset", counting_load)
     assert commands.work("m1d-reps", storage=url, artifacts=None, device="cpu") == 8  # in-process: no start-up
+    assert loads == ["mnist1d"]  # one worker, two replicates: the data generated once
     check_exact(url, "m1d-reps", n_trials=2)
     storage = open_storage(url)
     exp = load_experiment(storage, "m1d-reps")
@@ -369,6 +387,7 @@ def test_mnist1d_with_two_replicates_end_to_end(tmp_path: Path) -> None:
         ("1.0", "finetune", "0.5", "2", "0 1"),
     ]
     assert all(float(r["test_error_std"]) >= 0 for r in rows)
+    assert (tmp_path / "rep" / "replicates-originals.csv").read_text().count("\n") == 1 + 4  # 2 widths × (original, retrain)
     page = (tmp_path / "rep" / "report.html").read_text()
     assert "Replicates (2)" in page and "holds in" in page
     with (tmp_path / "rep" / "selection.csv").open() as f:

@@ -9,6 +9,8 @@ initialization of the originals, and runs its own studies; this module puts them
   an overall verdict per claim: holds if it holds in every replicate, does not hold if it holds in
   none, cannot tell otherwise (mixed, or some replicate cannot tell).
 - :func:`errorbar_vs_width`: the selected points' means against width with ±std error bars.
+- :func:`aggregate_originals` / :func:`originals_errorbars`: the same for the originals and the
+  retrain references (train and test error, forget/forget-test error, privacy gap).
 """
 
 from __future__ import annotations
@@ -151,6 +153,57 @@ def errorbar_vs_width(agg: Sequence[Mapping[str, Any]], *, goal: str, sparsity: 
         title=f"selected points over replicates ({goal}, sparsity {sparsity:g}): mean ± std; line width ∝ λ "
         f"({', '.join(f'{v:g}' for v in lambdas)})",
         height=380,
+        template="plotly_white",
+    )
+    return fig
+
+
+ORIGINAL_METRICS = ("train_error", "test_error", "forget_error", "forget_test_error", "privacy_gap")
+
+
+def aggregate_originals(
+    originals: Mapping[int, Mapping[tuple[str, float, float], Mapping[str, Any]]],
+) -> list[dict[str, Any]]:
+    """One row per (kind, width, sparsity): n and the mean / sample std over replicates of
+    :data:`ORIGINAL_METRICS` of the trained originals and retrain references."""
+    groups: dict[tuple[str, float, float], list[Mapping[str, Any]]] = {}
+    for per in originals.values():
+        for key, record in per.items():
+            groups.setdefault(key, []).append(record)
+    out = []
+    for (kind, width, sparsity), records in sorted(groups.items()):
+        row: dict[str, Any] = {"kind": kind, "width": width, "sparsity": sparsity, "n": len(records)}
+        for m in ORIGINAL_METRICS:
+            row[f"{m}_mean"], row[f"{m}_std"] = mean_std([float(r[m]) for r in records if r.get(m) is not None])
+        out.append(row)
+    return out
+
+
+def originals_errorbars(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Dense originals' (and retrain references') train and test error against width, mean ± std
+    over replicates: the interpolation threshold with its spread."""
+    fig = go.Figure()
+    styles = {("original", "train_error"): "#1f77b4", ("original", "test_error"): "#d62728"}
+    styles |= {("retrain", "train_error"): "#aec7e8", ("retrain", "test_error"): "#ff9896"}
+    for (kind, metric), color in styles.items():
+        pts = sorted((r for r in rows if r["kind"] == kind and r["sparsity"] == 0.0), key=lambda r: r["width"])
+        fig.add_trace(
+            go.Scatter(
+                x=[r["width"] for r in pts],
+                y=[r[f"{metric}_mean"] for r in pts],
+                error_y={"type": "data", "array": [r[f"{metric}_std"] or 0.0 for r in pts], "visible": True},
+                mode="lines+markers",
+                name=f"{kind} {metric}",
+                line={"color": color, "dash": "solid" if kind == "original" else "dot"},
+                hovertext=[f"n={r['n']}" for r in pts],
+            )
+        )
+    ticks = sorted({r["width"] for r in rows})
+    fig.update_xaxes(type="log", title_text="width", tickvals=ticks, ticktext=[f"{w:g}" for w in ticks])
+    fig.update_layout(
+        title="originals and retrain references over replicates: mean ± std",
+        yaxis_title="error",
+        height=420,
         template="plotly_white",
     )
     return fig

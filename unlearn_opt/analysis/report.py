@@ -33,8 +33,10 @@ from unlearn_opt.analysis.regions import plane_figure, stored_regions
 from unlearn_opt.analysis.replicates import (
     ReplicateFindings,
     aggregate,
+    aggregate_originals,
     aggregate_table_columns,
     errorbar_vs_width,
+    originals_errorbars,
     replicate_findings,
 )
 from unlearn_opt.errors import UserError
@@ -170,6 +172,7 @@ def write_tables(data: ReportData, out: Path) -> None:
     (out / "findings.json").write_text(to_json(data.findings), encoding="utf-8")
     if data.aggregate is not None:
         write_csv(out / "replicates.csv", data.aggregate, ["width", "sparsity", "method", "goal", "lambda", "n"])
+        write_csv(out / "replicates-originals.csv", aggregate_originals(data.results.replicate_originals), ["kind", "width"])
 
 
 def render_report(data: ReportData) -> RenderedReport:
@@ -214,7 +217,7 @@ def render_report(data: ReportData) -> RenderedReport:
     )
 
     if data.replicates is not None and data.aggregate is not None:
-        _replicates_section(page, data.replicates, data.aggregate, goals=exp.spec.goals, static=static)
+        _replicates_section(page, data, goals=exp.spec.goals, static=static)
 
     page.section("originals", "Original models against width")
     originals_fig = originals_vs_width(res)
@@ -282,11 +285,11 @@ def render_report(data: ReportData) -> RenderedReport:
     return RenderedReport(page.render(), static, dashboard_figs)
 
 
-def _replicates_section(
-    page: _Page, found: ReplicateFindings, agg: list[dict[str, Any]], *, goals: Sequence[str], static: dict[str, go.Figure]
-) -> None:
-    """The replicates' verdicts per claim, and per goal the selected points' mean ± std over
-    replicates (figure and table); the sections after it show replicate 0."""
+def _replicates_section(page: _Page, data: ReportData, *, goals: Sequence[str], static: dict[str, go.Figure]) -> None:
+    """The replicates' verdicts per claim, the originals' errors and per goal the selected
+    points' metrics, mean ± std over replicates; the sections after it show replicate 0."""
+    found, agg = data.replicates, data.aggregate
+    assert found is not None and agg is not None
     n = len(found.per_replicate)
     page.section(
         "replicates",
@@ -297,6 +300,9 @@ def _replicates_section(
         "show replicate 0.",
     )
     page.raw(_table(found.table(), ["claim", *[f"r{r}" for r in sorted(found.per_replicate)], "overall"]))
+    originals_fig = originals_errorbars(aggregate_originals(data.results.replicate_originals))
+    page.figure(originals_fig)
+    static["replicates-originals"] = originals_fig
     for goal in goals:
         for sparsity in sorted({r["sparsity"] for r in agg if r["goal"] == goal}):
             fig = errorbar_vs_width(agg, goal=goal, sparsity=sparsity)

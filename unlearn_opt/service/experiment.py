@@ -3,8 +3,9 @@
 The study ``EXPERIMENT/_originals`` is the experiment's record (spec, hash, splits digest, the
 splits artifact) and the queue of original models; it is created last, so its presence means the
 experiment is complete in storage. With ``replicates = N`` it also holds replicates 1..N−1's splits
-digests and artifacts (``replicate_splits``), and their models' tickets carry ``replicate``. Each tuning study holds exactly ``n_trials`` tickets: enqueued
-trials with no fixed parameters, which workers pop atomically and the sampler fills.
+digests and artifacts (``replicate_splits``), and their models' tickets carry ``replicate``. Each
+tuning study holds exactly ``n_trials`` tickets: enqueued trials with no fixed parameters, which
+workers pop atomically and the sampler fills.
 """
 
 from __future__ import annotations
