@@ -378,7 +378,7 @@ def test_mnist1d_with_two_replicates_end_to_end(tmp_path: Path, monkeypatch: pyt
         {"replicate": 1, "complete": 4, "total": 4},
     ]
     studies_table, models_table = progress_tables(progress)
-    assert "r0 4/4, r1 4/4" in str(studies_table.title) and models_table.columns[0].header == "replicate"
+    assert "r0 4/4, r1 4/4" in str(studies_table.title) and models_table.columns[0].header == "rep"
     write_report(storage_url=url, experiment="m1d-reps", out_dir=tmp_path / "rep")
     with (tmp_path / "rep" / "replicates.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -392,3 +392,23 @@ def test_mnist1d_with_two_replicates_end_to_end(tmp_path: Path, monkeypatch: pyt
     assert "Replicates (2)" in page and "holds in" in page
     with (tmp_path / "rep" / "selection.csv").open() as f:
         assert sorted(r["replicate"] for r in csv.DictReader(f)) == ["0", "0", "1", "1"]
+
+
+def test_create_study_lists_many_replicated_studies_one_row_per_method() -> None:
+    """More than 24 studies with replicates: one row per method, its widths once, the replicates
+    named in the total line (the row's pattern is plain text, not console markup)."""
+    from rich.console import Console
+
+    from unlearn_opt.cli.service import print_created
+    from unlearn_opt.service.commands import Created
+    from unlearn_opt.service.experiment import experiment_from_spec
+
+    spec = spec_from_dict(synthetic(widths=[0.25, 0.5, 1.0, 2.0], methods=["scrub", "neggrad", "finetune"], replicates=3))
+    made = Created(
+        experiment_from_spec(spec, splits_digest="0" * 64, replicate_digests=["1" * 64, "2" * 64]), True, "sqlite:///x.db"
+    )
+    console = Console(record=True, width=200)
+    print_created(made, console)
+    text = console.export_text()
+    assert [line.count("0.25 0.5 1 2") for line in text.splitlines() if "reps(/rR)/w*/" in line] == [1, 1, 1]
+    assert "36 studies (3 replicates, R = 1..2 under /rR), 24 original/retrain models" in text

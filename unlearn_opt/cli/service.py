@@ -60,7 +60,7 @@ def studies_table(made: Created) -> Table:
         groups: dict[tuple[float, str, str], set[float]] = {}
         for key in exp.studies:
             groups.setdefault((key.sparsity, key.method, key.goal), set()).add(key.width)
-        replicas = "[/rR]" if exp.replicates > 1 else ""  # replicate 0 has no /r0
+        replicas = "(/rR)" if exp.replicates > 1 else ""  # replicate 0 has no /r0
         for (sparsity, method, goal), widths in groups.items():
             where = f"{exp.name}{replicas}/w*" + (f"/s{fmt_number(sparsity)}" if exp.spec.sparse else "") + f"/{method}/{goal}"
             table.add_row(where, objectives(goal), f"{exp.spec.n_trials} each", " ".join(f"{w:g}" for w in sorted(widths)))

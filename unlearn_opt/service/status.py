@@ -166,7 +166,7 @@ def progress_tables(p: Progress) -> tuple[Table, Table]:
         studies.add_row(s.name, f"{s.complete}/{s.n_trials}", str(s.running), str(s.failed), str(s.remaining))
     models = Table(title="original models and retrain references")
     columns = ("model", "width", "sparsity", "state", "parameters", "train error", "test error", "regime")
-    for col in ("replicate", *columns) if p.replicates > 1 else columns:
+    for col in ("rep", *columns) if p.replicates > 1 else columns:
         models.add_column(col)
     for m in p.models:
         regime = "" if m.overparameterized is None else ("over" if m.overparameterized else "under")
