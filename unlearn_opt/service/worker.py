@@ -3,9 +3,10 @@
 
 Order of work: originals that tuning studies wait for, then the tuning study furthest behind
 whose original is ready, then retrain references. The dataset, splits and originals stay in
-memory between trials; the dataset is loaded once and shared by the replicates' workspaces. A trial that raises is FAIL with the error recorded, and a replacement
-ticket (same parameters, up to ``SAME_PARAMS_RETRIES`` times) keeps the count exact. SIGTERM or
-Ctrl-C: the running trial is failed and re-queued with its parameters, then the worker exits 0.
+memory between trials; the dataset is loaded once and shared by the replicates' workspaces. A
+trial that raises is FAIL with the error recorded, and a replacement ticket (same parameters, up
+to ``SAME_PARAMS_RETRIES`` times) keeps the count exact. SIGTERM or Ctrl-C: the running trial is
+failed and re-queued with its parameters, then the worker exits 0.
 
 Signals only interrupt the long computations (training, unlearning, loading data, waiting);
 during the short bookkeeping on the storage (popping a ticket, telling a result, failing a trial
