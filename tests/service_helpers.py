@@ -19,6 +19,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from unlearn_opt.service.experiment import Experiment, load_experiment
+from unlearn_opt.service.naming import model_key
 from unlearn_opt.service.storage import open_storage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,11 +186,7 @@ def check_exact(url: str, experiment: str, *, n_trials: int) -> dict[str, int]:
         stale_retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
         assert all("error" in t.user_attrs or t.number in stale_retried for t in trials if t.state == TrialState.FAIL), name
     originals = optuna.load_study(study_name=exp.originals_study, storage=storage).get_trials(deepcopy=False)
-    complete = [
-        (t.user_attrs["kind"], t.user_attrs["width"], t.user_attrs["sparsity"])
-        for t in originals
-        if t.state == TrialState.COMPLETE
-    ]
+    complete = [model_key(t.user_attrs) for t in originals if t.state == TrialState.COMPLETE]
     assert sorted(complete) == sorted(exp.models_needed())
     assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) or t.user_attrs.get("surplus") for t in originals)
     return {"failed": failed, "original_trials": len(originals)}

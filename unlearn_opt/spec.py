@@ -150,6 +150,7 @@ class Spec:
     search: Mapping[str, Mapping[str, ParamOverride]] = field(default_factory=dict)
     synthetic: Mapping[str, int] = field(default_factory=dict)
     mnist1d: Mapping[str, int] = field(default_factory=dict)
+    replicates: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-serializable dict that :func:`spec_from_dict` turns back into this spec."""
@@ -159,6 +160,8 @@ class Spec:
         raw["mnist1d"] = dict(self.mnist1d)
         if not raw["mnist1d"]:  # absent when unused, so the digests of other specs are unchanged
             del raw["mnist1d"]
+        if raw["replicates"] == 1:  # absent by default, so the digests of earlier specs are unchanged
+            del raw["replicates"]
         raw["original"] = {k: v for k, v in raw["original"].items() if v is not None}
         raw["unlearning"] = {k: v for k, v in raw["unlearning"].items() if v is not None}
         return json.loads(json.dumps(raw))
@@ -171,6 +174,27 @@ class Spec:
     @property
     def sparse(self) -> bool:
         return any(s != 0.0 for s in self.sparsities)
+
+    def for_replicate(self, replicate: int) -> Spec:
+        """The spec replicate ``replicate`` runs: this one with ``seed`` replaced by
+        :func:`replicate_seed` (so other splits F, V, Ft and another initialization); replicate 0
+        is this very spec."""
+        if not 0 <= replicate < self.replicates:
+            raise ValueError(f"replicate {replicate} not in [0, {self.replicates})")
+        return self if replicate == 0 else dataclasses.replace(self, seed=replicate_seed(self.seed, replicate))
+
+
+MAX_REPLICATES = 10
+
+
+def replicate_seed(seed: int, replicate: int) -> int:
+    """Seed of replicate r: ``seed`` itself for r = 0, else the first 31 bits of
+    SHA-256("unlearn-opt replicate SEED R") (no overlap with seed + 1, seed + 2, ... used within
+    a replicate, the same on every machine)."""
+    if replicate == 0:
+        return seed
+    digest = hashlib.sha256(f"unlearn-opt replicate {seed} {replicate}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 2**31
 
 
 # --------------------------------------------------------------------------------------------
@@ -484,6 +508,7 @@ _TOP_KEYS = {
     "search",
     "synthetic",
     "mnist1d",
+    "replicates",
 }
 
 
@@ -587,6 +612,7 @@ def spec_from_dict(raw: Mapping[str, Any], *, base_dir: Path | None = None, stor
         search=_search(_stored_search(_table(raw, "search"), methods) if stored else _table(raw, "search"), methods),
         synthetic=_synthetic(_table(raw, "synthetic"), dataset),
         mnist1d=_mnist1d(_table(raw, "mnist1d"), dataset),
+        replicates=_replicates(raw.get("replicates", 1)),
     )
     _check_examples_fit(spec)
     _check_total_trials(spec)
@@ -620,6 +646,13 @@ def _check_examples_fit(spec: Spec) -> None:
         for where, on in (("original.augment", spec.original.augment), ("unlearning.augment", spec.unlearning.augment)):
             if on:
                 raise _fail(where, f"crop/flip augmentation needs images, but {holds}")
+
+
+def _replicates(v: Any) -> int:
+    number = _as_int(v, "replicates")
+    if not 1 <= number <= MAX_REPLICATES:
+        raise _fail("replicates", f"must be in [1, {MAX_REPLICATES}] (got {number})")
+    return number
 
 
 _SYNTHETIC_KEYS = ("num_classes", "train_size", "test_size", "channels", "image_size")

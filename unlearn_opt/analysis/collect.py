@@ -12,10 +12,11 @@ from optuna.trial import FrozenTrial, TrialState
 from unlearn_opt.analysis.selection import j_lambda, select
 from unlearn_opt.metrics import METRIC_NAMES
 from unlearn_opt.service.experiment import Experiment
-from unlearn_opt.service.naming import StudyKey
+from unlearn_opt.service.naming import StudyKey, model_label
 from unlearn_opt.service.originals import key_of
 
 RECORD_METRICS = ("param_count", "train_error", "test_error", "overparameterized")
+Originals = dict[tuple[str, float, float], dict[str, Any]]  # (kind, width, sparsity) → record
 
 
 @dataclass
@@ -37,7 +38,11 @@ class StudyResult:
 class ExperimentResults:
     experiment: Experiment
     studies: list[StudyResult]
-    originals: dict[tuple[str, float, float], dict[str, Any]] = field(default_factory=dict)
+    originals: Originals = field(default_factory=dict)  # replicate 0's
+    replicate_originals: dict[int, Originals] = field(default_factory=dict)  # every replicate's
+
+    def originals_of(self, replicate: int) -> Originals:
+        return self.originals if replicate == 0 else self.replicate_originals.get(replicate, {})
 
     def missing(self) -> list[str]:
         """What is not finished yet, one line each."""
@@ -46,9 +51,10 @@ class ExperimentResults:
         for s in self.studies:
             if len(s.complete) < n:
                 out.append(f"{s.name}: {len(s.complete)}/{n} trials COMPLETE")
-        for kind, width, sparsity in self.experiment.models_needed():
-            if (kind, width, sparsity) not in self.originals:
-                out.append(f"{kind} w={width:g} s={sparsity:g}: not trained yet")
+        for key in self.experiment.models_needed():
+            kind, width, sparsity, replicate = key
+            if (kind, width, sparsity) not in self.originals_of(replicate):
+                out.append(f"{model_label(key)}: not trained yet")
         return out
 
 
@@ -57,16 +63,19 @@ def read_results(storage: BaseStorage, exp: Experiment) -> ExperimentResults:
     for key, name in exp.studies.items():
         study = optuna.load_study(study_name=name, storage=storage)
         studies.append(StudyResult(key, name, study, study.get_trials(deepcopy=False)))
-    originals: dict[tuple[str, float, float], dict[str, Any]] = {}
+    per_replicate: dict[int, Originals] = {r: {} for r in range(exp.replicates)}
     for t in optuna.load_study(study_name=exp.originals_study, storage=storage).get_trials(deepcopy=False):
         if t.state == TrialState.COMPLETE and "record" in t.user_attrs:
             rec = t.user_attrs["record"]
-            originals.setdefault(key_of(t), {**{k: rec[k] for k in RECORD_METRICS}, **rec["metrics"]})
-    return ExperimentResults(exp, studies, originals)
+            kind, width, sparsity, replicate = key_of(t)
+            per_replicate.setdefault(replicate, {}).setdefault(
+                (kind, width, sparsity), {**{k: rec[k] for k in RECORD_METRICS}, **rec["metrics"]}
+            )
+    return ExperimentResults(exp, studies, per_replicate[0], per_replicate)
 
 
-def _reference(res: ExperimentResults, kind: str, width: float, sparsity: float) -> dict[str, Any]:
-    ref = res.originals.get((kind, float(width), float(sparsity)), {})
+def _reference(res: ExperimentResults, kind: str, width: float, sparsity: float, replicate: int) -> dict[str, Any]:
+    ref = res.originals_of(replicate).get((kind, float(width), float(sparsity)), {})
     return {f"{kind}_{k}": ref.get(k) for k in (*RECORD_METRICS, *METRIC_NAMES[:-1])}
 
 
@@ -93,6 +102,7 @@ def selection_rows(res: ExperimentResults) -> list[dict[str, Any]]:
                 "goal": k.goal,
                 "lambda": lam,
                 "n_complete": len(s.complete),  # the trials the selection chose from
+                "replicate": k.replicate,
             }
             chosen = select(s.trials, goal=k.goal, lam=lam)
             if chosen is not None:
@@ -100,8 +110,8 @@ def selection_rows(res: ExperimentResults) -> list[dict[str, Any]]:
                 row["j_lambda"] = j_lambda(k.goal, lam, chosen)
             else:
                 row["trial_number"] = None
-            row.update(_reference(res, "original", k.width, k.sparsity))
-            row.update(_reference(res, "retrain", k.width, 0.0))
+            row.update(_reference(res, "original", k.width, k.sparsity, k.replicate))
+            row.update(_reference(res, "retrain", k.width, 0.0, k.replicate))
             rows.append(row)
     return rows
 
@@ -118,6 +128,7 @@ def pareto_rows(res: ExperimentResults) -> list[dict[str, Any]]:
                     "sparsity": s.key.sparsity,
                     "method": s.key.method,
                     "goal": s.key.goal,
+                    "replicate": s.key.replicate,
                     **trial_row(t),
                 }
             )

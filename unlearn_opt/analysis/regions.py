@@ -106,13 +106,19 @@ def compute_regions(
     store = open_store(originals, resolve_artifacts(artifacts, url))  # the experiment's store, or one line
     lambdas = list(lambdas or exp.spec.lambdas)
     delta = exp.spec.evaluation.delta if delta is None else delta
-    ws = Workspace(exp.spec, device=resolve_device(device), progress=progress)
+    first = Workspace(exp.spec, device=resolve_device(device), progress=progress)
+    workspaces = {0: first}  # one per replicate, on the dataset loaded once
     view = OriginalsView.read(originals)
     rows = []
     for s in res.studies:
-        key = ("original", s.key.width, s.key.sparsity)
+        key = ("original", s.key.width, s.key.sparsity, s.key.replicate)
         if key not in view.complete:
             continue
+        if s.key.replicate not in workspaces:
+            workspaces[s.key.replicate] = Workspace(
+                exp.spec.for_replicate(s.key.replicate), device=first.device, data=first.data, progress=progress
+            )
+        ws = workspaces[s.key.replicate]
         if not ws.has_original(s.key.width, s.key.sparsity):
             install(ws, view.complete[key], store)
         kept = [r for r in s.study.user_attrs.get(ATTR, []) if r["lambda"] not in lambdas or r["delta"] != delta]

@@ -31,6 +31,15 @@ from unlearn_opt.analysis.figures import (
 )
 from unlearn_opt.analysis.findings import REGIME_RULE, Finding, findings, interpolation_threshold, to_json, to_markdown
 from unlearn_opt.analysis.regions import plane_figure, stored_regions
+from unlearn_opt.analysis.replicates import (
+    ReplicateFindings,
+    aggregate,
+    aggregate_originals,
+    aggregate_table_columns,
+    errorbar_vs_width,
+    originals_errorbars,
+    replicate_findings,
+)
 from unlearn_opt.errors import UserError
 from unlearn_opt.service.experiment import ORIGINALS_ABOUT, Experiment, load_experiment
 from unlearn_opt.service.storage import open_storage
@@ -71,7 +80,7 @@ def write_csv(path: Path, rows: Sequence[dict[str, Any]], lead: Sequence[str]) -
 
 def _groups(res: ExperimentResults) -> dict[tuple[float, str, str], list[StudyResult]]:
     out: dict[tuple[float, str, str], list[StudyResult]] = {}
-    for s in res.studies:
+    for s in (s for s in res.studies if s.key.replicate == 0):  # replicates: see the Replicates section
         out.setdefault((s.key.sparsity, s.key.method, s.key.goal), []).append(s)
     return out
 
@@ -180,7 +189,9 @@ class ReportData:
     selection: list[dict[str, Any]]
     pareto: list[dict[str, Any]]
     regions: list[dict[str, Any]]
-    findings: list[Finding]
+    findings: list[Finding]  # with replicates: the overall verdicts
+    replicates: ReplicateFindings | None = None  # with replicates = N > 1
+    aggregate: list[dict[str, Any]] | None = None  # mean/std over replicates (``replicates.aggregate``)
 
     @property
     def experiment(self) -> Experiment:
@@ -201,7 +212,11 @@ def build_report(storage: BaseStorage, experiment: str) -> ReportData:
     res = read_results(storage, exp)
     sel = selection_rows(res)
     regions = region_rows(res)
-    found = findings(sel, res.originals, regions, methods=exp.spec.methods, corrupt_labels=exp.spec.forget.corrupt_labels)
+    methods, corrupt = exp.spec.methods, exp.spec.forget.corrupt_labels
+    if exp.replicates > 1:
+        reps = replicate_findings(sel, res.replicate_originals, regions, methods=methods, corrupt_labels=corrupt)
+        return ReportData(res, sel, pareto_rows(res), regions, reps.overall, reps, aggregate(sel))
+    found = findings(sel, res.originals, regions, methods=methods, corrupt_labels=corrupt)
     return ReportData(res, sel, pareto_rows(res), regions, found)
 
 
@@ -212,12 +227,16 @@ def write_tables(data: ReportData, out: Path) -> None:
     write_csv(out / "regions.csv", data.regions, ["study", "width", "sparsity", "method", "goal", "lambda", "trial_number"])
     (out / "findings.md").write_text(to_markdown(data.findings), encoding="utf-8")
     (out / "findings.json").write_text(to_json(data.findings), encoding="utf-8")
+    if data.aggregate is not None:
+        write_csv(out / "replicates.csv", data.aggregate, ["width", "sparsity", "method", "goal", "lambda", "n"])
+        write_csv(out / "replicates-originals.csv", aggregate_originals(data.results.replicate_originals), ["kind", "width"])
 
 
 def render_report(data: ReportData) -> RenderedReport:
     """The self-contained report.html, with the figures it shows: the main ones by name (for
     PNGs) and, per study, those saved on it for the dashboard."""
-    exp, res, sel, regions = data.experiment, data.results, data.selection, data.regions
+    exp, res, regions = data.experiment, data.results, [r for r in data.regions if r.get("replicate", 0) == 0]
+    sel = [r for r in data.selection if r.get("replicate", 0) == 0]  # the figures show replicate 0
     static: dict[str, go.Figure] = {}
 
     page = _Page(f"unlearn-opt report: {exp.name}")
@@ -266,6 +285,9 @@ def render_report(data: ReportData) -> RenderedReport:
         )
         + "</div>"
     )
+
+    if data.replicates is not None and data.aggregate is not None:
+        _replicates_section(page, data, goals=exp.spec.goals, static=static)
 
     page.section("originals", "Original models against width")
     originals_fig = originals_vs_width(res)
@@ -351,6 +373,33 @@ def render_report(data: ReportData) -> RenderedReport:
     return RenderedReport(page.render(), static, dashboard_figs)
 
 
+def _replicates_section(page: _Page, data: ReportData, *, goals: Sequence[str], static: dict[str, go.Figure]) -> None:
+    """The replicates' verdicts per claim, the originals' errors and per goal the selected
+    points' metrics, mean ± std over replicates; the sections after it show replicate 0."""
+    found, agg = data.replicates, data.aggregate
+    assert found is not None and agg is not None
+    n = len(found.per_replicate)
+    page.section(
+        "replicates",
+        f"Replicates ({n})",
+        "Each replicate has its own forget, validation and forget-test sets and its own initialization. "
+        "Below: each claim's verdict per replicate; then the selected points' mean ± sample std over replicates "
+        "(n = replicates with a selected point; replicates.csv has every metric). The sections after this one "
+        "show replicate 0.",
+    )
+    page.raw(_table(found.table(), ["claim", *[f"r{r}" for r in sorted(found.per_replicate)], "overall"]))
+    originals_fig = originals_errorbars(aggregate_originals(data.results.replicate_originals))
+    page.figure(originals_fig)
+    static["replicates-originals"] = originals_fig
+    for goal in goals:
+        for sparsity in sorted({r["sparsity"] for r in agg if r["goal"] == goal}):
+            fig = errorbar_vs_width(agg, goal=goal, sparsity=sparsity)
+            page.figure(fig)
+            if sparsity == 0.0:
+                static[f"replicates-{goal}"] = fig
+        page.raw(_table([r for r in agg if r["goal"] == goal], aggregate_table_columns(goal)))
+
+
 def write_report(
     *,
     storage_url: str | None,
@@ -387,6 +436,7 @@ def region_rows(res: ExperimentResults) -> list[dict[str, Any]]:
             "sparsity": s.key.sparsity,
             "method": s.key.method,
             "goal": s.key.goal,
+            "replicate": s.key.replicate,
             **{k: v for k, v in r.items() if k not in ("study", "plane")},
         }
         for s in res.studies

@@ -66,11 +66,12 @@ def studies_table(made: Created) -> Table:
             table.add_row(name, objectives(key.goal), str(exp.spec.n_trials))
     else:  # one row per (sparsity, method, goal): the widths in a column
         table.add_column("widths")
-        groups: dict[tuple[float, str, str], list[float]] = {}
+        groups: dict[tuple[float, str, str], set[float]] = {}
         for key in exp.studies:
-            groups.setdefault((key.sparsity, key.method, key.goal), []).append(key.width)
+            groups.setdefault((key.sparsity, key.method, key.goal), set()).add(key.width)
+        replicas = "(/rR)" if exp.replicates > 1 else ""  # replicate 0 has no /r0
         for (sparsity, method, goal), widths in groups.items():
-            where = f"{exp.name}/w*" + (f"/s{fmt_number(sparsity)}" if exp.spec.sparse else "") + f"/{method}/{goal}"
+            where = f"{exp.name}{replicas}/w*" + (f"/s{fmt_number(sparsity)}" if exp.spec.sparse else "") + f"/{method}/{goal}"
             table.add_row(where, objectives(goal), f"{exp.spec.n_trials} each", " ".join(f"{w:g}" for w in sorted(widths)))
     return table
 
@@ -99,7 +100,9 @@ def print_created(made: Created, console: Console) -> None:
     exp = made.experiment
     console.print(studies_table(made))
     console.print(
-        f"{len(exp.studies)} studies, {len(exp.models_needed())} original/retrain models to train; spec {exp.spec_hash[:12]}"
+        f"{len(exp.studies)} studies"
+        + (f" ({exp.replicates} replicates, R = 1..{exp.replicates - 1} under /rR)" if exp.replicates > 1 else "")
+        + f", {len(exp.models_needed())} original/retrain models to train; spec {exp.spec_hash[:12]}"
     )
 
 

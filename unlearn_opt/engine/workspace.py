@@ -81,6 +81,13 @@ def spec_splits(spec: Spec, data: TensorData | None = None) -> Splits:
     )
 
 
+def replicate_splits(spec: Spec, data: TensorData | None = None) -> list[Splits]:
+    """Every replicate's splits (:meth:`Spec.for_replicate`), the dataset loaded once."""
+    if data is None:
+        data = load_dataset(spec.dataset, data_dir=spec.data_dir, synthetic=spec.synthetic, mnist1d=spec.mnist1d)
+    return [spec_splits(spec.for_replicate(r), data) for r in range(spec.replicates)]
+
+
 def state_to_bytes(model: nn.Module) -> bytes:
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)

@@ -86,10 +86,10 @@ def create_study(spec_path: str | Path, *, storage: str | None, artifacts: str |
             check_reachable(url, create=True)
     location = resolve_artifacts(artifacts, url)
     location.check()
-    from unlearn_opt.engine.workspace import spec_splits
+    from unlearn_opt.engine.workspace import replicate_splits
     from unlearn_opt.service.experiment import create_experiment
 
-    splits = spec_splits(spec)
+    splits = replicate_splits(spec)
     with creation_lock(url):  # two create-study at once: one creates, the other finds it made
         rdb = open_storage(url, create=True)
         exp, created = create_experiment(spec, storage=rdb, splits=splits, artifacts=location, new_version=new_version)

@@ -2,14 +2,17 @@
 
 The study ``EXPERIMENT/_originals`` is the experiment's record (spec, hash, splits digest, the
 splits artifact) and the queue of original models; it is created last, so its presence means the
-experiment is complete in storage. Each tuning study holds exactly ``n_trials`` tickets: enqueued
-trials with no fixed parameters, which workers pop atomically and the sampler fills.
+experiment is complete in storage. With ``replicates = N`` it also holds replicates 1..N−1's splits
+digests and artifacts (``replicate_splits``), and their models' tickets carry ``replicate``. Each
+tuning study holds exactly ``n_trials`` tickets: enqueued trials with no fixed parameters, which
+workers pop atomically and the sampler fills.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ from optuna_dashboard import save_note
 from unlearn_opt.data.splits import Splits
 from unlearn_opt.errors import UserError
 from unlearn_opt.goals import get_goal
-from unlearn_opt.service.naming import StudyKey, originals_study_name, study_keys
+from unlearn_opt.service.naming import ModelKey, StudyKey, model_attrs, originals_study_name, study_keys
 from unlearn_opt.service.storage import ArtifactLocation
 from unlearn_opt.spec import Spec, spec_from_dict
 
@@ -45,27 +48,51 @@ class Experiment:
     name: str
     spec: Spec
     spec_hash: str
-    splits_digest: str
+    splits_digest: str  # replicate 0's
     studies: dict[StudyKey, str]
+    replicate_digests: tuple[str, ...] = ()  # replicates 1..N-1's splits digests
 
     @property
     def originals_study(self) -> str:
         return originals_study_name(self.name)
 
-    def models_needed(self) -> list[tuple[str, float, float]]:
-        """(kind, width, sparsity) of every original and retrain reference."""
-        out = [("original", w, s) for w in self.spec.widths for s in sorted(self.spec.sparsities)]
-        return out + [("retrain", w, 0.0) for w in self.spec.widths]
+    @property
+    def replicates(self) -> int:
+        return self.spec.replicates
+
+    def splits_digest_of(self, replicate: int) -> str:
+        return self.splits_digest if replicate == 0 else self.replicate_digests[replicate - 1]
+
+    def models_needed(self) -> list[ModelKey]:
+        """(kind, width, sparsity, replicate) of every original and retrain reference."""
+        out: list[ModelKey] = []
+        for r in range(self.replicates):
+            out += [("original", w, s, r) for w in self.spec.widths for s in sorted(self.spec.sparsities)]
+            out += [("retrain", w, 0.0, r) for w in self.spec.widths]
+        return out
 
 
-def experiment_from_spec(spec: Spec, *, splits_digest: str) -> Experiment:
+def experiment_from_spec(
+    spec: Spec, *, splits_digest: str, replicate_digests: Sequence[str] = (), names: set[str] | None = None
+) -> Experiment:
+    """The experiment of ``spec``. ``names``: the storage's study names, when loading: a
+    replicate-0 study stored by an earlier version under its 6-significant-digit name (absent
+    under the exact one) keeps that name."""
     keys = study_keys(spec)
+    studies = {k: k.name(sparse=spec.sparse) for k in keys}
+    if names is not None:
+        legacy = {k: k.legacy_name(sparse=spec.sparse) for k in keys if k.replicate == 0}
+        if len(set(legacy.values())) == len(legacy):  # never when two values share a legacy name
+            for k, old in legacy.items():
+                if studies[k] not in names and old in names:
+                    studies[k] = old
     return Experiment(
         name=spec.name,
         spec=spec,
         spec_hash=spec.digest(),
         splits_digest=splits_digest,
-        studies={k: k.name(sparse=spec.sparse) for k in keys},
+        studies=studies,
+        replicate_digests=tuple(replicate_digests),
     )
 
 
@@ -90,8 +117,10 @@ def load_experiment(storage: BaseStorage, name: str, *, complete: bool = True) -
     if "spec_hash" not in attrs:
         raise UserError(f"experiment {name!r} was not fully created; run `unlearn-opt create-study` again")
     spec = spec_from_dict(attrs["spec"], stored=True)
-    exp = experiment_from_spec(spec, splits_digest=attrs["splits_digest"])
-    missing = sorted(set(exp.studies.values()) - study_names(storage)) if complete else []
+    replicate_digests = [r["digest"] for r in attrs.get("replicate_splits", [])]
+    names = study_names(storage)
+    exp = experiment_from_spec(spec, splits_digest=attrs["splits_digest"], replicate_digests=replicate_digests, names=names)
+    missing = sorted(set(exp.studies.values()) - names) if complete else []
     if missing:
         raise UserError(
             f"experiment {name!r}: {len(missing)} of its studies are missing from the storage (deleted?), "
@@ -138,16 +167,20 @@ def create_experiment(
     spec: Spec,
     *,
     storage: BaseStorage,
-    splits: Splits,
+    splits: Splits | Sequence[Splits],
     artifacts: ArtifactLocation,
     new_version: bool = False,
 ) -> tuple[Experiment, bool]:
     """Create every study of ``spec`` (idempotent). Returns (experiment, created?).
 
+    ``splits``: one per replicate (:func:`~unlearn_opt.engine.workspace.replicate_splits`).
     A different spec under an existing name is refused unless ``new_version``, which stores it
     as ``NAME.vK`` (the first free K; the existing ``NAME.vK`` if it holds this spec). The caller
     holds the creation lock (``locks.creation_lock``): the check and the writes are one step for
     every other ``create-study``."""
+    all_splits = [splits] if isinstance(splits, Splits) else list(splits)
+    if len(all_splits) != spec.replicates:
+        raise ValueError(f"{len(all_splits)} splits given for {spec.replicates} replicates")
     if spec.name in experiment_names(storage) and _is_complete(storage, spec.name):
         stored = load_experiment(storage, spec.name, complete=False)  # a deleted study is recreated
         if stored.spec_hash == spec.digest():
@@ -164,9 +197,10 @@ def create_experiment(
             if _is_complete(storage, version) and load_experiment(storage, version).spec_hash == renamed.digest():
                 return create_experiment(renamed, storage=storage, splits=splits, artifacts=artifacts)
         spec = _renamed(spec, _new_version_name(storage, spec.name))
-    experiment = experiment_from_spec(spec, splits_digest=splits.digest())
+    digests = [s.digest() for s in all_splits]
+    experiment = experiment_from_spec(spec, splits_digest=digests[0], replicate_digests=digests[1:])
     _ensure_studies(experiment, storage)
-    _create_originals(experiment, storage, splits, artifacts)
+    _create_originals(experiment, storage, all_splits, artifacts)
     return experiment, True
 
 
@@ -183,6 +217,7 @@ def _ensure_studies(exp: Experiment, storage: BaseStorage) -> None:
                 "sparsity": key.sparsity,
                 "method": key.method,
                 "goal": key.goal,
+                **({"replicate": key.replicate} if key.replicate else {}),
                 "n_trials": exp.spec.n_trials,
                 "spec_hash": exp.spec_hash,
                 "splits_digest": exp.splits_digest,
@@ -193,18 +228,26 @@ def _ensure_studies(exp: Experiment, storage: BaseStorage) -> None:
         ensure_tickets(study, exp.spec.n_trials)
 
 
-def _create_originals(exp: Experiment, storage: BaseStorage, splits: Splits, artifacts: ArtifactLocation) -> None:
+def _create_originals(exp: Experiment, storage: BaseStorage, splits: Sequence[Splits], artifacts: ArtifactLocation) -> None:
     study = optuna.create_study(study_name=exp.originals_study, storage=storage, direction="minimize", load_if_exists=True)
     study.set_metric_names([ORIGINALS_METRIC])
     save_note(study, f"## {exp.originals_study}: the trained models\n\n{ORIGINALS_ABOUT}\n")
     store = artifacts.open()
+    ids = []
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{exp.name}-splits.json"
-        path.write_text(json.dumps(splits.to_dict()))
-        splits_id = upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study, mimetype="application/json")
+        for r, rs in enumerate(splits):
+            path = Path(tmp) / (f"{exp.name}-splits.json" if r == 0 else f"{exp.name}-r{r}-splits.json")
+            path.write_text(json.dumps(rs.to_dict()))
+            ids.append(
+                upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study, mimetype="application/json")
+            )
     if not study.get_trials(deepcopy=False):
-        for kind, width, sparsity in exp.models_needed():
-            study.enqueue_trial({}, user_attrs={"kind": kind, "width": width, "sparsity": sparsity})
+        for key in exp.models_needed():
+            study.enqueue_trial({}, user_attrs=model_attrs(key))
+    if len(splits) > 1:
+        replicates = [{"digest": d, "artifact_id": i} for d, i in zip(exp.replicate_digests, ids[1:], strict=True)]
+        study.set_user_attr("replicate_splits", replicates)
+    splits_id = ids[0]
     # written last: from here on the experiment exists
     for k, v in {
         "kind": "originals",

@@ -1,13 +1,20 @@
 """Study names and the attributes that describe them (docs/design.md §8).
 
 Study name: ``EXPERIMENT/wWIDTH/METHOD/GOAL``, with ``/sSPARSITY`` before the method when the
-experiment asks for sparsities other than 0. The originals (and each width's retrain reference)
-are trials of the study ``EXPERIMENT/_originals``.
+experiment asks for sparsities other than 0, and ``/rR`` after the experiment for replicate
+R ≥ 1 (replicate 0 keeps the name it had before replicates existed). The originals (and each
+width's retrain reference), of every replicate, are trials of the study ``EXPERIMENT/_originals``.
+
+Numbers are written exactly (:func:`fmt_number`), so distinct widths or sparsities always get
+distinct names and :func:`parse_study_name` gives back the very floats.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from unlearn_opt.methods.registry import get_method
 from unlearn_opt.spec import Spec
@@ -16,7 +23,15 @@ ORIGINALS_SUFFIX = "_originals"
 
 
 def fmt_number(value: float) -> str:
-    """``0.25`` → ``0.25``, ``1.0`` → ``1``, ``2.0`` → ``2``."""
+    """The shortest text that reads back as exactly ``value``: ``f"{value:g}"`` where that
+    round-trips (``0.25``, ``1``, ``2``: the names of earlier versions), else ``repr(value)``
+    (``0.5000001``). Injective: ``float(fmt_number(v)) == v`` for every finite v."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
+
+
+def legacy_fmt_number(value: float) -> str:
+    """How names wrote numbers before they were exact (6 significant digits)."""
     return f"{value:g}"
 
 
@@ -27,26 +42,85 @@ class StudyKey:
     sparsity: float
     method: str
     goal: str
+    replicate: int = 0
 
     def name(self, *, sparse: bool) -> str:
-        parts = [self.experiment, f"w{fmt_number(self.width)}"]
+        return self._name(sparse=sparse, fmt=fmt_number)
+
+    def legacy_name(self, *, sparse: bool) -> str:
+        """The name earlier versions gave this (replicate-0) study."""
+        return self._name(sparse=sparse, fmt=legacy_fmt_number)
+
+    def _name(self, *, sparse: bool, fmt: Callable[[float], str]) -> str:
+        parts = [self.experiment]
+        if self.replicate:
+            parts.append(f"r{self.replicate}")
+        parts.append(f"w{fmt(self.width)}")
         if sparse:
-            parts.append(f"s{fmt_number(self.sparsity)}")
+            parts.append(f"s{fmt(self.sparsity)}")
         parts += [self.method, self.goal]
         return "/".join(parts)
 
 
+_NAME = re.compile(r"^(?P<exp>[^/]+)(?:/r(?P<rep>[1-9][0-9]*))?/w(?P<w>[^/]+)(?:/s(?P<s>[^/]+))?/(?P<m>[^/]+)/(?P<g>[^/]+)$")
+
+
+def parse_study_name(name: str) -> StudyKey:
+    """The :class:`StudyKey` of a tuning study's name (inverse of :meth:`StudyKey.name`; a
+    name without ``/sSPARSITY`` has sparsity 0). ValueError if ``name`` is not one."""
+    m = _NAME.match(name)
+    if m is None:
+        raise ValueError(f"not a study name: {name!r}")
+    try:
+        width = float(m["w"])
+        sparsity = float(m["s"]) if m["s"] is not None else 0.0
+    except ValueError:
+        raise ValueError(f"not a study name: {name!r}") from None
+    return StudyKey(m["exp"], width, sparsity, m["m"], m["g"], int(m["rep"] or 0))
+
+
 def study_keys(spec: Spec) -> list[StudyKey]:
-    """Every (width, sparsity, method, goal) study of the experiment, in spec order. A method
-    declared not tuned (``retrain``: a reference trained once per width) gets no study."""
+    """Every (replicate, width, sparsity, method, goal) study of the experiment, replicate 0
+    first, then in spec order. A method declared not tuned (``retrain``: a reference trained once
+    per width) gets no study."""
     return [
-        StudyKey(spec.name, w, s, m, g)
+        StudyKey(spec.name, w, s, m, g, r)
+        for r in range(spec.replicates)
         for w in spec.widths
         for s in spec.sparsities
         for m in spec.methods
         if get_method(m).tuned
         for g in spec.goals
     ]
+
+
+ModelKey = tuple[str, float, float, int]  # (kind, width, sparsity, replicate) of an original/retrain
+
+
+def model_key(attrs: Mapping[str, Any]) -> ModelKey:
+    """The key of an originals-study ticket from its user attributes (no ``replicate``: 0, as
+    every ticket written before replicates existed)."""
+    return (str(attrs["kind"]), float(attrs["width"]), float(attrs["sparsity"]), int(attrs.get("replicate", 0)))
+
+
+def model_attrs(key: ModelKey) -> dict[str, Any]:
+    """The user attributes of an originals-study ticket for ``key`` (inverse of :func:`model_key`;
+    ``replicate`` written only when not 0, so replicate 0's tickets are those of earlier versions)."""
+    kind, width, sparsity, replicate = key
+    attrs: dict[str, Any] = {"kind": kind, "width": width, "sparsity": sparsity}
+    if replicate:
+        attrs["replicate"] = replicate
+    return attrs
+
+
+def model_label(key: ModelKey) -> str:
+    """``original w=1 s=0.5 r=2`` (sparsity and replicate shown when not 0)."""
+    kind, width, sparsity, replicate = key
+    return (
+        f"{kind} w={fmt_number(width)}"
+        + (f" s={fmt_number(sparsity)}" if sparsity else "")
+        + (f" r={replicate}" if replicate else "")
+    )
 
 
 def originals_study_name(experiment: str) -> str:

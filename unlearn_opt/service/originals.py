@@ -1,6 +1,7 @@
 """Original models (and retrain references), trained exactly once across all workers.
 
-They are the trials of ``EXPERIMENT/_originals``: one enqueued ticket per (kind, width, sparsity).
+They are the trials of ``EXPERIMENT/_originals``: one enqueued ticket per (kind, width, sparsity,
+replicate).
 A worker pops a ticket, trains, uploads the checkpoint to the artifact store, and completes the
 trial with the record, the artifact id and the checkpoint's SHA-256 as user attributes. Others
 download the checkpoint and verify the checksum before using it.
@@ -22,10 +23,11 @@ from optuna.trial import FrozenTrial, TrialState
 from unlearn_opt.engine.workspace import OriginalRecord, Workspace, state_from_bytes, state_to_bytes
 from unlearn_opt.errors import UserError
 from unlearn_opt.service import tickets
+from unlearn_opt.service.naming import ModelKey, model_attrs, model_key, model_label
 from unlearn_opt.service.optuna_adapter import trial_id as trial_id_of
 from unlearn_opt.service.storage import ArtifactLocation, ArtifactStore
 
-ModelKey = tuple[str, float, float]  # (kind, width, sparsity)
+__all__ = ["ModelKey", "key_of", "model_label"]
 CORRUPT_ATTR = "corrupt_artifacts"  # on the originals study: checkpoints that failed their checksum
 
 
@@ -89,14 +91,12 @@ def retrain_corrupt(study: optuna.Study, trial: FrozenTrial, artifact_id: str | 
     active = study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))
     if any("kind" in t.user_attrs and key_of(t) == key for t in active):
         return False
-    kind, width, sparsity = key
-    study.enqueue_trial({}, user_attrs={"kind": kind, "width": width, "sparsity": sparsity, "replaces": trial.number})
+    study.enqueue_trial({}, user_attrs={**model_attrs(key), "replaces": trial.number})
     return True
 
 
 def key_of(trial: FrozenTrial) -> ModelKey:
-    a = trial.user_attrs
-    return (str(a["kind"]), float(a["width"]), float(a["sparsity"]))
+    return model_key(trial.user_attrs)
 
 
 @dataclass
@@ -126,18 +126,19 @@ class OriginalsView:
                 running[key_of(t)] = t
         return cls(complete, waiting, running)
 
-    def ready(self, kind: str, width: float, sparsity: float) -> bool:
-        return (kind, float(width), float(sparsity)) in self.complete
+    def ready(self, kind: str, width: float, sparsity: float, replicate: int = 0) -> bool:
+        return (kind, float(width), float(sparsity), replicate) in self.complete
 
     def claimable(self) -> list[FrozenTrial]:
         """Waiting tickets whose prerequisites are done (a sparse original needs its dense one),
-        originals before retrain references, dense before sparse, narrow before wide."""
-        out = [
-            t
-            for t in self.waiting
-            if key_of(t) not in self.complete and (key_of(t)[2] == 0.0 or self.ready("original", key_of(t)[1], 0.0))
-        ]
-        return sorted(out, key=lambda t: (key_of(t)[0] != "original", key_of(t)[2], key_of(t)[1], t.number))
+        originals before retrain references, dense before sparse, replicate 0 first, narrow
+        before wide."""
+
+        def prerequisites_done(key: ModelKey) -> bool:
+            return key[2] == 0.0 or self.ready("original", key[1], 0.0, key[3])
+
+        out = [t for t in self.waiting if key_of(t) not in self.complete and prerequisites_done(key_of(t))]
+        return sorted(out, key=lambda t: (key_of(t)[0] != "original", key_of(t)[2], key_of(t)[3], key_of(t)[1], t.number))
 
     def all_done(self, needed: list[ModelKey]) -> bool:
         return all(k in self.complete for k in needed)
@@ -149,7 +150,7 @@ def sha256(blob: bytes) -> str:
 
 def train_model(ws: Workspace, key: ModelKey) -> tuple[torch.nn.Module, OriginalRecord]:
     """Train the model of ``key`` in ``ws`` (it stays cached there)."""
-    kind, width, sparsity = key
+    kind, width, sparsity, _ = key
     return ws.retrain(width) if kind == "retrain" else ws.original(width, sparsity)
 
 
@@ -164,10 +165,10 @@ def store_model(
     """Upload ``model``'s checkpoint, read it back and compare its SHA-256 (any store: an upload
     cut short is never recorded), then complete ``trial`` with the record, the artifact id and the
     SHA-256; the finished trial lists that checkpoint only."""
-    kind, width, sparsity = key
+    kind, width, sparsity, replicate = key
     blob = state_to_bytes(model)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{kind}-w{width:g}-s{sparsity:g}.pt"
+        path = Path(tmp) / (f"{kind}-w{width:g}-s{sparsity:g}" + (f"-r{replicate}" if replicate else "") + ".pt")
         path.write_bytes(blob)
         artifact_id = upload_artifact(
             artifact_store=store, file_path=str(path), study_or_trial=trial, mimetype="application/octet-stream"
@@ -207,11 +208,13 @@ def is_duplicate(study: optuna.Study, trial_id: int) -> bool:
 
 
 def install(ws: Workspace, trial: FrozenTrial, store: ArtifactStore) -> None:
-    """Download a completed original/retrain, verify its checksum, install it in ``ws``."""
-    kind, width, sparsity = key_of(trial)
+    """Download a completed original/retrain, verify its checksum, install it in ``ws`` (the
+    workspace of the trial's replicate)."""
+    kind, width, sparsity, _ = key = key_of(trial)
+    label = model_label(key)
     artifact_id = trial.user_attrs.get("artifact_id")
     if not artifact_id:
-        raise CheckpointError(f"{kind} w={width:g} s={sparsity:g}: no checkpoint recorded")
+        raise CheckpointError(f"{label}: no checkpoint recorded")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "checkpoint.pt"
         try:
@@ -223,22 +226,18 @@ def install(ws: Workspace, trial: FrozenTrial, store: ArtifactStore) -> None:
                 missing=True,
             ) from None
         except Exception as exc:  # noqa: BLE001 - any store failure becomes one clear error
-            raise CheckpointError(
-                f"{kind} w={width:g} s={sparsity:g}: cannot read checkpoint {artifact_id}: {exc}", artifact_id=artifact_id
-            ) from None
+            raise CheckpointError(f"{label}: cannot read checkpoint {artifact_id}: {exc}", artifact_id=artifact_id) from None
         blob = path.read_bytes()
     if sha256(blob) != trial.user_attrs.get("sha256"):
         raise CheckpointError(
-            f"{kind} w={width:g} s={sparsity:g}: checkpoint {artifact_id} does not match its recorded SHA-256 "
+            f"{label}: checkpoint {artifact_id} does not match its recorded SHA-256 "
             "(truncated or altered in the artifact store); it is queued for retraining",
             artifact_id=artifact_id,
         )
     try:
         state = state_from_bytes(blob)
     except Exception as exc:  # noqa: BLE001 - weights_only=True refuses anything but tensors
-        raise CheckpointError(
-            f"{kind} w={width:g} s={sparsity:g}: unreadable checkpoint: {exc}", artifact_id=artifact_id
-        ) from None
+        raise CheckpointError(f"{label}: unreadable checkpoint: {exc}", artifact_id=artifact_id) from None
     record = OriginalRecord.from_dict(trial.user_attrs["record"])
     if kind == "retrain":
         ws.put_retrain(width, state, record)

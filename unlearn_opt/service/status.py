@@ -1,7 +1,7 @@
 """Progress of an experiment: per study COMPLETE / RUNNING / FAIL / remaining, the originals,
 and an ETA from the completion times seen so far. A RUNNING trial whose heartbeat is older than
 the grace period is counted as stale (its worker is gone): the next worker, or
-``status --repair``, fails it and re-queues its parameters."""
+``status --repair``, fails it and re-queues its parameters. With replicates, each replicate's totals and its models."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class ModelProgress:
     kind: str
     width: float
     sparsity: float
+    replicate: int
     state: str
     param_count: int | None = None
     train_error: float | None = None
@@ -53,6 +54,17 @@ class Progress:
     studies: list[StudyProgress]
     models: list[ModelProgress]
     eta_seconds: float | None
+    replicates: int = 1
+    study_replicates: tuple[int, ...] = ()  # the replicate of each entry of ``studies``
+
+    def replicate_totals(self) -> list[tuple[int, int, int]]:
+        """(replicate, COMPLETE, total) of each replicate's studies."""
+        out = []
+        for r in range(self.replicates):
+            of = self.study_replicates or (0,) * len(self.studies)
+            mine = [s for s, sr in zip(self.studies, of, strict=True) if sr == r]
+            out.append((r, sum(s.complete for s in mine), sum(s.n_trials for s in mine)))
+        return out
 
     @property
     def complete(self) -> int:
@@ -77,6 +89,7 @@ class Progress:
             "total": self.total,
             "eta_seconds": self.eta_seconds,
             "stale": self.stale,
+            "replicates": [{"replicate": r, "complete": c, "total": t} for r, c, t in self.replicate_totals()],
             "studies": [{**asdict(s), "remaining": s.remaining} for s in self.studies],
             "models": [asdict(m) for m in self.models],
         }
@@ -109,7 +122,7 @@ def read_progress(storage: BaseStorage, exp: Experiment) -> Progress:
                 len(_stale_ids(study)),
             )
         )
-    models: dict[tuple[str, float, float], ModelProgress] = {}
+    models: dict[tuple[str, float, float, int], ModelProgress] = {}
     originals = optuna.load_study(study_name=exp.originals_study, storage=storage)
     stale = _stale_ids(originals)
     for t in originals.get_trials(deepcopy=False):
@@ -132,7 +145,12 @@ def read_progress(storage: BaseStorage, exp: Experiment) -> Progress:
             models[key] = mp
     remaining = sum(s.remaining for s in studies)
     return Progress(
-        exp.name, studies, sorted(models.values(), key=lambda m: (m.kind, m.width, m.sparsity)), _eta(finish_times, remaining)
+        exp.name,
+        studies,
+        sorted(models.values(), key=lambda m: (m.replicate, m.kind, m.width, m.sparsity)),
+        _eta(finish_times, remaining),
+        replicates=exp.replicates,
+        study_replicates=tuple(k.replicate for k in exp.studies),
     )
 
 
@@ -160,6 +178,8 @@ def progress_tables(p: Progress) -> tuple[Table, Table]:
     title = f"{p.experiment}: {p.complete}/{p.total} trials, ETA {fmt_seconds(p.eta_seconds)}"
     if p.stale:
         title += f"; {p.stale} stale (RUNNING, no heartbeat: the worker is gone; `status --repair` re-queues)"
+    if p.replicates > 1:
+        title += "; per replicate " + ", ".join(f"r{r} {c}/{t}" for r, c, t in p.replicate_totals())
     studies = Table(title=title)
     for col in ("study", "COMPLETE", "RUNNING", "FAIL", "remaining"):
         studies.add_column(col, justify="left" if col == "study" else "right")
@@ -167,11 +187,13 @@ def progress_tables(p: Progress) -> tuple[Table, Table]:
         running = f"{s.running} ({s.stale} stale)" if s.stale else str(s.running)
         studies.add_row(s.name, f"{s.complete}/{s.n_trials}", running, str(s.failed), str(s.remaining))
     models = Table(title="original models and retrain references")
-    for col in ("model", "width", "sparsity", "state", "parameters", "train error", "test error", "regime"):
+    columns = ("model", "width", "sparsity", "state", "parameters", "train error", "test error", "regime")
+    for col in ("rep", *columns) if p.replicates > 1 else columns:
         models.add_column(col)
     for m in p.models:
         regime = "" if m.overparameterized is None else ("over" if m.overparameterized else "under")
         models.add_row(
+            *((str(m.replicate),) if p.replicates > 1 else ()),
             m.kind,
             f"{m.width:g}",
             f"{m.sparsity:g}",

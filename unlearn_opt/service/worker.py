@@ -3,9 +3,10 @@
 
 Order of work: originals that tuning studies wait for, then the tuning study furthest behind
 whose original is ready, then retrain references. The dataset, splits and originals stay in
-memory between trials. A trial that raises is FAIL with the error recorded, and a replacement
-ticket (same parameters, up to ``SAME_PARAMS_RETRIES`` times) keeps the count exact. SIGTERM or
-Ctrl-C: the running trial is failed and re-queued with its parameters, then the worker exits 0.
+memory between trials; the dataset is loaded once and shared by the replicates' workspaces. A
+trial that raises is FAIL with the error recorded, and a replacement ticket (same parameters, up
+to ``SAME_PARAMS_RETRIES`` times) keeps the count exact. SIGTERM or Ctrl-C: the running trial is
+failed and re-queued with its parameters, then the worker exits 0.
 
 Signals only interrupt the long computations (training, unlearning, loading data, waiting);
 during the short bookkeeping on the storage (popping a ticket, telling a result, failing a trial
@@ -35,6 +36,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
 
+from unlearn_opt.data import TensorData, load_dataset
 from unlearn_opt.engine.runtime import resolve_device
 from unlearn_opt.engine.workspace import Workspace
 from unlearn_opt.errors import UserError
@@ -44,7 +46,7 @@ from unlearn_opt.service import optuna_adapter as rdb
 from unlearn_opt.service import tickets
 from unlearn_opt.service.board import StudyBoard, Ticket, read_board
 from unlearn_opt.service.experiment import Experiment, ensure_tickets, load_experiment
-from unlearn_opt.service.naming import StudyKey
+from unlearn_opt.service.naming import StudyKey, model_attrs, model_label
 from unlearn_opt.service.originals import (
     CheckpointError,
     OriginalsView,
@@ -122,7 +124,8 @@ class Worker:
         }
         self.originals = optuna.load_study(study_name=self.exp.originals_study, storage=self.storage)
         self.store = open_store(self.originals, self.artifacts)  # the experiment's own store, or exit 2
-        self._ws: Workspace | None = None
+        self._data: TensorData | None = None  # loaded once, on the device, shared by the replicates
+        self._workspaces: dict[int, Workspace] = {}
         self._last_sweep = 0.0
         self._view: OriginalsView | None = None  # kept once every original is trained
         self._originals_board: StudyBoard | None = None
@@ -132,16 +135,25 @@ class Worker:
 
     @property
     def ws(self) -> Workspace:
-        """The workspace (dataset on the device, the stored splits), built on first use."""
-        if self._ws is None:
-            ws = Workspace(self.spec, device=self.dev)
-            if ws.splits.digest() != self.exp.splits_digest:
+        """Replicate 0's workspace."""
+        return self.workspace(0)
+
+    def workspace(self, replicate: int) -> Workspace:
+        """The workspace of ``replicate`` (its splits and originals, on the dataset this worker
+        loaded once), built on first use; its splits must match the stored digest."""
+        if replicate not in self._workspaces:
+            if self._data is None:
+                spec = self.spec
+                data = load_dataset(spec.dataset, data_dir=spec.data_dir, synthetic=spec.synthetic, mnist1d=spec.mnist1d)
+                self._data = data.to(self.dev)
+            ws = Workspace(self.spec.for_replicate(replicate), device=self.dev, data=self._data)
+            if ws.splits.digest() != self.exp.splits_digest_of(replicate):
                 raise UserError(
                     f"experiment {self.experiment!r}: the splits made from this machine's copy of "
                     f"{self.spec.dataset!r} differ from the stored ones (different data files?)"
                 )
-            self._ws = ws
-        return self._ws
+            self._workspaces[replicate] = ws
+        return self._workspaces[replicate]
 
     def describe(self) -> str:
         """The start line: who, on which device, with which ``CUDA_VISIBLE_DEVICES``."""
@@ -257,12 +269,12 @@ class Worker:
         if all(s.board.complete >= n for s in states) and view.all_done(self.exp.models_needed()):
             self._close_leftovers(states, view)
             return False
-        needed = {s.key.width for s in states if s.board.complete < n}
+        needed = {(s.key.width, s.key.replicate) for s in states if s.board.complete < n}
         for model_ticket in view.claimable():  # first the originals that tuning studies wait for
-            kind, width, _ = key_of(model_ticket)
-            if kind == "original" and width in needed and self._train_model(model_ticket):
+            kind, width, _, replicate = key_of(model_ticket)
+            if kind == "original" and (width, replicate) in needed and self._train_model(model_ticket):
                 return True
-        ready = [s for s in states if s.board.waiting and view.ready("original", s.key.width, s.key.sparsity)]
+        ready = [s for s in states if s.board.waiting and view.ready("original", s.key.width, s.key.sparsity, s.key.replicate)]
         for st in sorted(ready, key=lambda s: ((s.board.complete + s.board.active) / n, s.board.complete, s.key)):
             for ticket in st.board.waiting:
                 if tickets.pop(st.study, ticket.trial_id, user_attrs=self._trial_attrs(st.key), n_trials=n):
@@ -287,11 +299,11 @@ class Worker:
                 self._say(f"{self.exp.studies[st.key]}: re-queued lost tickets")
                 repaired = True
         queued = {key_of(t) for t in view.waiting} | set(view.running)
-        for kind, width, sparsity in self.exp.models_needed():
-            key = (kind, float(width), float(sparsity))
+        for kind, width, sparsity, replicate in self.exp.models_needed():
+            key = (kind, float(width), float(sparsity), replicate)
             if key not in view.complete and key not in queued:
-                self.originals.enqueue_trial({}, user_attrs={"kind": kind, "width": width, "sparsity": sparsity})
-                self._say(f"re-queued the lost ticket of {kind} w={width:g} s={sparsity:g}")
+                self.originals.enqueue_trial({}, user_attrs=model_attrs(key))
+                self._say(f"re-queued the lost ticket of {model_label(key)}")
                 self._forget_view()
                 repaired = True
         return repaired
@@ -312,20 +324,20 @@ class Worker:
         if not tickets.pop(self.originals, trial_id, user_attrs={"worker": self.id}):
             return False
         key = key_of(ticket)
-        kind, width, sparsity = key
+        kind, width, sparsity, replicate = key
         if is_duplicate(self.originals, trial_id):
             tickets.close_surplus(self.storage, trial_id)
             self._forget_view()
             return True
         trial = rdb.popped_trial(self.originals, trial_id)
-        label = f"{kind} w={width:g}" + (f" s={sparsity:g}" if sparsity else "")
+        label = model_label(key)
         self._say(f"training {label} on {self.dev}")
         try:
             with tickets.heartbeat(self.originals, trial_id):
                 with self.interruptible():
                     if sparsity > 0:
-                        self._ensure_original(width, 0.0, OriginalsView.read(self.originals))
-                    model, record = train_model(self.ws, key)
+                        self._ensure_original(width, 0.0, OriginalsView.read(self.originals), replicate)
+                    model, record = train_model(self.workspace(replicate), key)
                 retrying(
                     lambda: store_model(self.originals, trial, key, model, record, self.store), sleep=self._interruptible_sleep
                 )
@@ -349,14 +361,16 @@ class Worker:
         )
         return True
 
-    def _ensure_original(self, width: float, sparsity: float, view: OriginalsView) -> None:
-        if self.ws.has_original(width, sparsity):
+    def _ensure_original(self, width: float, sparsity: float, view: OriginalsView, replicate: int = 0) -> None:
+        ws = self.workspace(replicate)
+        if ws.has_original(width, sparsity):
             return
-        trial = view.complete.get(("original", float(width), float(sparsity)))
+        key = ("original", float(width), float(sparsity), replicate)
+        trial = view.complete.get(key)
         if trial is None:
-            raise RuntimeError(f"original w={width:g} s={sparsity:g} is not trained yet")
+            raise RuntimeError(f"{model_label(key)} is not trained yet")
         try:
-            install(self.ws, trial, self.store)
+            install(ws, trial, self.store)
         except CheckpointError as exc:  # never a silently wrong model: retrain it, fail this trial
             lost = store_lost(self.originals, self.artifacts) if exc.missing else None
             if lost is not None:  # not the checkpoint, the whole store is gone: stop, mark nothing
@@ -393,8 +407,8 @@ class Worker:
             with tickets.heartbeat(study, ticket.trial_id):
                 params = self._suggest(trial, key)
                 with self.interruptible():
-                    self._ensure_original(key.width, key.sparsity, view)
-                    result = self.ws.run_trial(
+                    self._ensure_original(key.width, key.sparsity, view, key.replicate)
+                    result = self.workspace(key.replicate).run_trial(
                         width=key.width, sparsity=key.sparsity, method=key.method, goal=key.goal, params=params
                     )
             retrying(
