@@ -4,8 +4,6 @@ browser (Debian's chromium via selenium) renders a study's name and our figure."
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import headless, require_chromium
 from tests.service_helpers import cli_env, run_cli, start_worker, write_spec
 
 pytestmark = pytest.mark.slow  # a dashboard server, a worker, a browser
@@ -85,32 +84,9 @@ def test_dashboard_binds_localhost_by_default() -> None:
 
 
 def test_headless_browser_renders_study_and_figure(dashboard: str) -> None:
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium and chromedriver must be installed under CI (.ci/run installs them)")
-        pytest.skip("Debian's chromium / chromium-driver are not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    options = Options()
-    options.binary_location = chromium
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-    ):
-        options.add_argument(arg)
-    browser = webdriver.Chrome(service=Service(driver), options=options)
-    try:
+    with headless(*require_chromium()) as browser:
         browser.get(f"{dashboard}/dashboard")
         deadline = time.monotonic() + 30
         while "tiny/w1/scrub/privacy" not in browser.page_source and time.monotonic() < deadline:
@@ -125,5 +101,3 @@ def test_headless_browser_renders_study_and_figure(dashboard: str) -> None:
             time.sleep(0.3)
         assert browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")
         assert "width 0.25" in browser.page_source  # the legend of our Pareto-front figure
-    finally:
-        browser.quit()

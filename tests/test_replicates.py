@@ -6,6 +6,8 @@ replicates through create-study, worker and report."""
 from __future__ import annotations
 
 import csv
+import io
+import json
 import sqlite3
 import statistics
 import sys
@@ -173,6 +175,10 @@ def test_an_experiment_created_before_replicates_loads_and_runs(tmp_path: Path) 
     ]
     spec = spec_from_dict(tomllib.loads(LEGACY_SPEC))
     artifacts = resolve_artifacts(str(tmp_path / "artifacts"), url)
+    # the dump holds the database only: its splits file goes into this test's artifact store,
+    # under the id the experiment recorded (a worker checks that the store holds it)
+    splits_id = optuna.load_study(study_name=exp.originals_study, storage=storage).user_attrs["splits_artifact_id"]
+    artifacts.open().write(splits_id, io.BytesIO(json.dumps(replicate_splits(spec)[0].to_dict()).encode()))
     again, created = create_experiment(spec, storage=storage, splits=replicate_splits(spec), artifacts=artifacts)
     assert not created and (again.spec_hash, again.splits_digest, again.studies) == (
         exp.spec_hash,
@@ -372,7 +378,7 @@ def test_mnist1d_with_two_replicates_end_to_end(tmp_path: Path, monkeypatch: pyt
     }
     assert len(records) == 4  # trained once per (replicate, width)
 
-    progress = commands.status("m1d-reps", storage=url)
+    progress, _ = commands.status("m1d-reps", storage=url)
     assert progress.to_dict()["replicates"] == [
         {"replicate": 0, "complete": 4, "total": 4},
         {"replicate": 1, "complete": 4, "total": 4},

@@ -23,6 +23,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from unlearn_opt.analysis.figures import width_axis
 from unlearn_opt.analysis.findings import Finding, findings
 from unlearn_opt.goals import get_goal
 from unlearn_opt.metrics import METRIC_NAMES
@@ -117,7 +118,20 @@ def replicate_findings(
     return ReplicateFindings(per, overall)
 
 
-def errorbar_vs_width(agg: Sequence[Mapping[str, Any]], *, goal: str, sparsity: float = 0.0) -> go.Figure:
+def _mean_std_trace(pts: Sequence[Mapping[str, Any]], metric: str, **style: Any) -> go.Scatter:
+    """``metric``'s mean ± std (error bars) against width over the rows ``pts``."""
+    return go.Scatter(
+        x=[r["width"] for r in pts],
+        y=[r[f"{metric}_mean"] for r in pts],
+        error_y={"type": "data", "array": [r[f"{metric}_std"] or 0.0 for r in pts], "visible": True},
+        mode="lines+markers",
+        **style,
+    )
+
+
+def errorbar_vs_width(
+    agg: Sequence[Mapping[str, Any]], *, goal: str, sparsity: float = 0.0, threshold: float | None = None
+) -> go.Figure:
     """Mean ± std over replicates of the selected points' metrics against width (log axis), a
     line per method, one panel per metric, line width growing with λ."""
     metrics = list(dict.fromkeys((get_goal(goal).first.metric, "forget_error", "forget_test_error", "test_error")))
@@ -132,11 +146,9 @@ def errorbar_vs_width(agg: Sequence[Mapping[str, Any]], *, goal: str, sparsity: 
             pts = sorted((r for r in picked if r["method"] == method and r["lambda"] == lam), key=lambda r: r["width"])
             for ci, metric in enumerate(metrics, 1):
                 fig.add_trace(
-                    go.Scatter(
-                        x=[r["width"] for r in pts],
-                        y=[r[f"{metric}_mean"] for r in pts],
-                        error_y={"type": "data", "array": [r[f"{metric}_std"] or 0.0 for r in pts], "visible": True},
-                        mode="lines+markers",
+                    _mean_std_trace(
+                        pts,
+                        metric,
                         name=method,
                         legendgroup=method,
                         showlegend=ci == 1 and li == 0,
@@ -147,8 +159,7 @@ def errorbar_vs_width(agg: Sequence[Mapping[str, Any]], *, goal: str, sparsity: 
                     row=1,
                     col=ci,
                 )
-    ticks = sorted({r["width"] for r in picked})
-    fig.update_xaxes(type="log", title_text="width", tickvals=ticks, ticktext=[f"{w:g}" for w in ticks])
+    width_axis(fig, [r["width"] for r in picked], threshold=threshold)
     fig.update_layout(
         title=f"selected points over replicates ({goal}, sparsity {sparsity:g}): mean ± std; line width ∝ λ "
         f"({', '.join(f'{v:g}' for v in lambdas)})",
@@ -179,7 +190,7 @@ def aggregate_originals(
     return out
 
 
-def originals_errorbars(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
+def originals_errorbars(rows: Sequence[Mapping[str, Any]], *, threshold: float | None = None) -> go.Figure:
     """Dense originals' (and retrain references') train and test error against width, mean ± std
     over replicates: the interpolation threshold with its spread."""
     fig = go.Figure()
@@ -188,18 +199,15 @@ def originals_errorbars(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     for (kind, metric), color in styles.items():
         pts = sorted((r for r in rows if r["kind"] == kind and r["sparsity"] == 0.0), key=lambda r: r["width"])
         fig.add_trace(
-            go.Scatter(
-                x=[r["width"] for r in pts],
-                y=[r[f"{metric}_mean"] for r in pts],
-                error_y={"type": "data", "array": [r[f"{metric}_std"] or 0.0 for r in pts], "visible": True},
-                mode="lines+markers",
+            _mean_std_trace(
+                pts,
+                metric,
                 name=f"{kind} {metric}",
                 line={"color": color, "dash": "solid" if kind == "original" else "dot"},
                 hovertext=[f"n={r['n']}" for r in pts],
             )
         )
-    ticks = sorted({r["width"] for r in rows})
-    fig.update_xaxes(type="log", title_text="width", tickvals=ticks, ticktext=[f"{w:g}" for w in ticks])
+    width_axis(fig, [r["width"] for r in rows], threshold=threshold)
     fig.update_layout(
         title="originals and retrain references over replicates: mean ± std",
         yaxis_title="error",
