@@ -46,7 +46,7 @@ class TrivialWorker(Worker):
     def ws(self) -> Any:
         return _TrivialWorkspace()
 
-    def _ensure_original(self, *_: Any) -> None:
+    def _ensure_original(self, *_: Any, **__: Any) -> None:
         return None
 
     def _train_model(self, ticket: Any) -> bool:

@@ -168,10 +168,10 @@ def test_an_experiment_created_before_replicates_loads_and_runs(tmp_path: Path) 
     exp = load_experiment(storage, "legacy")
     assert sorted(exp.studies.values()) == ["legacy/w0.333333/finetune/privacy", "legacy/w1/finetune/privacy"]
     assert exp.replicates == 1 and exp.models_needed() == [
-        ("original", 0.3333333, 0.0, 0),
-        ("original", 1.0, 0.0, 0),
-        ("retrain", 0.3333333, 0.0, 0),
-        ("retrain", 1.0, 0.0, 0),
+        ("original", 0.3333333, 0.0, 0, 1),
+        ("original", 1.0, 0.0, 0, 1),
+        ("retrain", 0.3333333, 0.0, 0, 1),
+        ("retrain", 1.0, 0.0, 0, 1),
     ]
     spec = spec_from_dict(tomllib.loads(LEGACY_SPEC))
     artifacts = resolve_artifacts(str(tmp_path / "artifacts"), url)
@@ -254,7 +254,7 @@ def test_aggregation_matches_brute_force_on_a_hand_made_storage(tmp_path: Path) 
             study.add_trial(_trial(v))
             made.setdefault((key.width, key.replicate), []).append(v)
     originals = optuna.load_study(study_name=exp.originals_study, storage=storage)
-    for kind, width, sparsity, replicate in exp.models_needed():
+    for kind, width, sparsity, replicate, _ in exp.models_needed():
         train_error = 0.1 if width == 0.25 else 0.0  # width 0.25 under-parameterized
         gap = 0.02 if replicate == 0 else 0.2  # (c) holds in replicate 0 only
         originals.add_trial(

@@ -134,6 +134,7 @@ class Spec:
     architecture: str
     widths: tuple[float, ...]
     data_dir: str = ""
+    depths: tuple[int, ...] = (1,)
     sparsities: tuple[float, ...] = (0.0,)
     methods: tuple[str, ...] = ("scrub", "neggrad", "l1_sparse")
     goals: tuple[str, ...] = GOALS
@@ -162,6 +163,8 @@ class Spec:
             del raw["mnist1d"]
         if raw["replicates"] == 1:  # absent by default, so the digests of earlier specs are unchanged
             del raw["replicates"]
+        if tuple(raw["depths"]) == (1,):  # likewise
+            del raw["depths"]
         raw["original"] = {k: v for k, v in raw["original"].items() if v is not None}
         raw["unlearning"] = {k: v for k, v in raw["unlearning"].items() if v is not None}
         return json.loads(json.dumps(raw))
@@ -175,6 +178,11 @@ class Spec:
     def sparse(self) -> bool:
         return any(s != 0.0 for s in self.sparsities)
 
+    @property
+    def deep(self) -> bool:
+        """Depths other than the families' standard one: study names carry ``/dDEPTH``."""
+        return self.depths != (1,)
+
     def for_replicate(self, replicate: int) -> Spec:
         """The spec replicate ``replicate`` runs: this one with ``seed`` replaced by
         :func:`replicate_seed` (so other splits F, V, Ft and another initialization); replicate 0
@@ -185,6 +193,9 @@ class Spec:
 
 
 MAX_REPLICATES = 10
+MAX_DEPTH = 16
+# Families with a depth axis (``depths``): depth d multiplies their layer or block counts.
+DEPTH_ARCHITECTURES = ("mlp", "cnn1d", "resnet18", "resnet50", "transformer")
 
 
 def replicate_seed(seed: int, replicate: int) -> int:
@@ -492,6 +503,7 @@ _TOP_KEYS = {
     "data_dir",
     "architecture",
     "widths",
+    "depths",
     "sparsities",
     "methods",
     "goals",
@@ -578,6 +590,7 @@ def spec_from_dict(raw: Mapping[str, Any], *, base_dir: Path | None = None, stor
         data_dir=data_dir,
         architecture=_choice(raw["architecture"], "architecture", ARCHITECTURES),
         widths=_nonempty_unique(_bounded_list(raw["widths"], "widths", _width), "widths"),
+        depths=_nonempty_unique(_bounded_list(raw.get("depths", [1]), "depths", _int_in(1, MAX_DEPTH)), "depths"),
         sparsities=_nonempty_unique(_bounded_list(raw.get("sparsities", [0.0]), "sparsities", _sparsity), "sparsities"),
         methods=methods,
         goals=_nonempty_unique(
@@ -615,14 +628,25 @@ def spec_from_dict(raw: Mapping[str, Any], *, base_dir: Path | None = None, stor
         replicates=_replicates(raw.get("replicates", 1)),
     )
     _check_examples_fit(spec)
+    _check_depths(spec)
     _check_total_trials(spec)
     return spec
 
 
+def _check_depths(spec: Spec) -> None:
+    """Depths other than 1 only for a family with a depth axis."""
+    if spec.deep and spec.architecture not in DEPTH_ARCHITECTURES:
+        raise _fail(
+            "depths",
+            f"architecture {spec.architecture!r} has a fixed depth, so depths must be [1] "
+            f"(depth is supported by: {', '.join(DEPTH_ARCHITECTURES)})",
+        )
+
+
 def _check_total_trials(spec: Spec) -> None:
-    """n_trials × studies (widths × sparsities × methods × goals) within MAX_STUDY_TRIALS:
+    """n_trials × studies (widths × depths × sparsities × methods × goals) within MAX_STUDY_TRIALS:
     create-study enqueues every trial up front."""
-    studies = len(spec.widths) * len(spec.sparsities) * len(spec.methods) * len(spec.goals)
+    studies = len(spec.widths) * len(spec.depths) * len(spec.sparsities) * len(spec.methods) * len(spec.goals)
     if spec.n_trials * studies > MAX_STUDY_TRIALS:
         raise _fail(
             "n_trials",

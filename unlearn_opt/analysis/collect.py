@@ -12,11 +12,11 @@ from optuna.trial import FrozenTrial, TrialState
 from unlearn_opt.analysis.selection import j_lambda, select
 from unlearn_opt.metrics import METRIC_NAMES
 from unlearn_opt.service.experiment import Experiment
-from unlearn_opt.service.naming import StudyKey, model_label
+from unlearn_opt.service.naming import ModelKey, StudyKey, model_label
 from unlearn_opt.service.originals import key_of
 
 RECORD_METRICS = ("param_count", "train_error", "test_error", "overparameterized")
-Originals = dict[tuple[str, float, float], dict[str, Any]]  # (kind, width, sparsity) → record
+Originals = dict[tuple[str, float, float], dict[str, Any]]  # (kind, width, sparsity) → record, at one depth
 
 
 @dataclass
@@ -38,11 +38,18 @@ class StudyResult:
 class ExperimentResults:
     experiment: Experiment
     studies: list[StudyResult]
-    originals: Originals = field(default_factory=dict)  # replicate 0's
-    replicate_originals: dict[int, Originals] = field(default_factory=dict)  # every replicate's
+    originals: Originals = field(default_factory=dict)  # replicate 0's, at the spec's first depth
+    replicate_originals: dict[int, Originals] = field(default_factory=dict)  # every replicate's, ditto
+    models: dict[ModelKey, dict[str, Any]] = field(default_factory=dict)  # every model, every depth
 
     def originals_of(self, replicate: int) -> Originals:
         return self.originals if replicate == 0 else self.replicate_originals.get(replicate, {})
+
+    @property
+    def reference_depth(self) -> int:
+        """The depth whose originals ``originals`` holds (and the width figures and findings
+        use): the spec's first."""
+        return self.experiment.spec.depths[0]
 
     def missing(self) -> list[str]:
         """What is not finished yet, one line each."""
@@ -52,8 +59,7 @@ class ExperimentResults:
             if len(s.complete) < n:
                 out.append(f"{s.name}: {len(s.complete)}/{n} trials COMPLETE")
         for key in self.experiment.models_needed():
-            kind, width, sparsity, replicate = key
-            if (kind, width, sparsity) not in self.originals_of(replicate):
+            if key._replace(width=float(key.width), sparsity=float(key.sparsity)) not in self.models:
                 out.append(f"{model_label(key)}: not trained yet")
         return out
 
@@ -64,18 +70,20 @@ def read_results(storage: BaseStorage, exp: Experiment) -> ExperimentResults:
         study = optuna.load_study(study_name=name, storage=storage)
         studies.append(StudyResult(key, name, study, study.get_trials(deepcopy=False)))
     per_replicate: dict[int, Originals] = {r: {} for r in range(exp.replicates)}
+    models: dict[ModelKey, dict[str, Any]] = {}
     for t in optuna.load_study(study_name=exp.originals_study, storage=storage).get_trials(deepcopy=False):
         if t.state == TrialState.COMPLETE and "record" in t.user_attrs:
             rec = t.user_attrs["record"]
-            kind, width, sparsity, replicate = key_of(t)
-            per_replicate.setdefault(replicate, {}).setdefault(
-                (kind, width, sparsity), {**{k: rec[k] for k in RECORD_METRICS}, **rec["metrics"]}
-            )
-    return ExperimentResults(exp, studies, per_replicate[0], per_replicate)
+            mk = key_of(t)
+            record = models.setdefault(mk, {**{k: rec[k] for k in RECORD_METRICS}, **rec["metrics"]})
+            if mk.depth == exp.spec.depths[0]:
+                per_replicate.setdefault(mk.replicate, {}).setdefault((mk.kind, mk.width, mk.sparsity), record)
+    return ExperimentResults(exp, studies, per_replicate[0], per_replicate, models)
 
 
-def _reference(res: ExperimentResults, kind: str, width: float, sparsity: float, replicate: int) -> dict[str, Any]:
-    ref = res.originals_of(replicate).get((kind, float(width), float(sparsity)), {})
+def _reference(res: ExperimentResults, kind: str, k: StudyKey) -> dict[str, Any]:
+    sparsity = k.sparsity if kind == "original" else 0.0
+    ref = res.models.get(ModelKey(kind, float(k.width), float(sparsity), k.replicate, k.depth), {})
     return {f"{kind}_{k}": ref.get(k) for k in (*RECORD_METRICS, *METRIC_NAMES[:-1])}
 
 
@@ -89,7 +97,8 @@ def trial_row(t: FrozenTrial) -> dict[str, Any]:
 
 def selection_rows(res: ExperimentResults) -> list[dict[str, Any]]:
     """One row per (study, λ): the selected trial, its hyperparameters and metrics, and at that
-    width the original's and the retrain reference's metrics. No COMPLETE trial: empty fields."""
+    width and depth the original's and the retrain reference's metrics (``original_param_count``:
+    the model's size). No COMPLETE trial: empty fields."""
     rows = []
     for s in res.studies:
         k = s.key
@@ -97,6 +106,7 @@ def selection_rows(res: ExperimentResults) -> list[dict[str, Any]]:
             row: dict[str, Any] = {
                 "study": s.name,
                 "width": k.width,
+                "depth": k.depth,
                 "sparsity": k.sparsity,
                 "method": k.method,
                 "goal": k.goal,
@@ -110,8 +120,8 @@ def selection_rows(res: ExperimentResults) -> list[dict[str, Any]]:
                 row["j_lambda"] = j_lambda(k.goal, lam, chosen)
             else:
                 row["trial_number"] = None
-            row.update(_reference(res, "original", k.width, k.sparsity, k.replicate))
-            row.update(_reference(res, "retrain", k.width, 0.0, k.replicate))
+            row.update(_reference(res, "original", k))
+            row.update(_reference(res, "retrain", k))
             rows.append(row)
     return rows
 
@@ -125,6 +135,7 @@ def pareto_rows(res: ExperimentResults) -> list[dict[str, Any]]:
                 {
                     "study": s.name,
                     "width": s.key.width,
+                    "depth": s.key.depth,
                     "sparsity": s.key.sparsity,
                     "method": s.key.method,
                     "goal": s.key.goal,

@@ -19,6 +19,7 @@ from unlearn_opt.engine.runtime import autocast, eval_mode, resolve_device
 from unlearn_opt.engine.workspace import Workspace
 from unlearn_opt.errors import UserError
 from unlearn_opt.service.experiment import load_experiment
+from unlearn_opt.service.naming import ModelKey
 from unlearn_opt.service.originals import OriginalsView, install, open_store
 from unlearn_opt.service.storage import open_storage, resolve_artifacts, resolve_url
 
@@ -111,7 +112,7 @@ def compute_regions(
     view = OriginalsView.read(originals)
     rows = []
     for s in res.studies:
-        key = ("original", s.key.width, s.key.sparsity, s.key.replicate)
+        key = ModelKey("original", s.key.width, s.key.sparsity, s.key.replicate, s.key.depth)
         if key not in view.complete:
             continue
         if s.key.replicate not in workspaces:
@@ -119,7 +120,7 @@ def compute_regions(
                 exp.spec.for_replicate(s.key.replicate), device=first.device, data=first.data, progress=progress
             )
         ws = workspaces[s.key.replicate]
-        if not ws.has_original(s.key.width, s.key.sparsity):
+        if not ws.has_original(s.key.width, s.key.sparsity, depth=s.key.depth):
             install(ws, view.complete[key], store)
         kept = [r for r in s.study.user_attrs.get(ATTR, []) if r["lambda"] not in lambdas or r["delta"] != delta]
         for lam in lambdas:
@@ -127,7 +128,9 @@ def compute_regions(
             if trial is None:
                 continue
             params = {**trial.user_attrs.get("fixed_params", {}), **trial.params}
-            original, unlearned, _, _ = ws.unlearn(width=s.key.width, sparsity=s.key.sparsity, method=s.key.method, params=params)
+            original, unlearned, _, _ = ws.unlearn(
+                width=s.key.width, sparsity=s.key.sparsity, method=s.key.method, params=params, depth=s.key.depth
+            )
             scores = ws.regions(original, unlearned, delta=delta)
             plane = plane_grid(ws, {"original": original, "unlearned": unlearned})
             row = {

@@ -42,6 +42,7 @@ class OriginalRecord:
     overparameterized: bool
     train_seconds: float
     metrics: Mapping[str, float]
+    depth: int = 1  # records of earlier versions have none: depth 1
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -128,8 +129,8 @@ class Workspace:
         self.data = data.to(device)
         self.splits = spec_splits(spec, data) if splits is None else splits
         self.sets = self._eval_sets(self.splits)
-        self._originals: dict[tuple[float, float], tuple[nn.Module, OriginalRecord]] = {}
-        self._retrains: dict[float, tuple[nn.Module, OriginalRecord]] = {}
+        self._originals: dict[tuple[float, float, int], tuple[nn.Module, OriginalRecord]] = {}  # (w, s, d)
+        self._retrains: dict[tuple[float, int], tuple[nn.Module, OriginalRecord]] = {}  # (w, d)
 
     # ---------------------------------------------------------------- set-up
 
@@ -155,12 +156,13 @@ class Workspace:
             test_labels=yte[test],
         )
 
-    def new_model(self, width: float, *, seed: int | None = None) -> nn.Module:
+    def new_model(self, width: float, *, seed: int | None = None, depth: int = 1) -> nn.Module:
         """A freshly initialized model of the spec's architecture (init seeded)."""
         torch.manual_seed(self.spec.seed if seed is None else seed)
         model = build_model(
             self.spec.architecture,
             width=width,
+            depth=depth,
             num_classes=self.data.num_classes,
             input_shape=self.data.example_shape,
         )
@@ -203,7 +205,7 @@ class Workspace:
             seed=self.spec.seed,
         )
 
-    def _record(self, model: nn.Module, *, width: float, sparsity: float, seconds: float) -> OriginalRecord:
+    def _record(self, model: nn.Module, *, width: float, sparsity: float, seconds: float, depth: int = 1) -> OriginalRecord:
         metrics = self.evaluate(model)
         n_f, n_r = len(self.splits.forget), len(self.splits.retain)
         # the wrong counts are integers (error · n rounds back to them exactly), so the train
@@ -219,25 +221,26 @@ class Workspace:
             overparameterized=train_error <= OVERPARAMETERIZED_TRAIN_ERROR,
             train_seconds=seconds,
             metrics=metrics,
+            depth=depth,
         )
 
     # ---------------------------------------------------------------- originals
 
-    def train_original(self, width: float, sparsity: float = 0.0) -> tuple[nn.Module, OriginalRecord]:
-        """Train the original at (width, sparsity): dense on the pool with the recipe; with
+    def train_original(self, width: float, sparsity: float = 0.0, *, depth: int = 1) -> tuple[nn.Module, OriginalRecord]:
+        """Train the original at (width, sparsity, depth): dense on the pool with the recipe; with
         sparsity s > 0 the dense original is pruned (global magnitude, conv weights) and
         fine-tuned on the pool with the masks held for ``prune_epochs``."""
         recipe = self.spec.original
         start = time.perf_counter()
         if sparsity > 0:
-            dense, _ = self.original(width, 0.0)
+            dense, _ = self.original(width, 0.0, depth=depth)
             model = clone_model(dense)
             masks = global_magnitude_prune(model, sparsity)
             epochs = recipe.epochs if recipe.prune_epochs is None else recipe.prune_epochs
-            desc = f"prune w={width:g} s={sparsity:g}"
+            desc = f"prune w={width:g} d={depth} s={sparsity:g}"
         else:
-            model, masks, epochs = self.new_model(width), {}, recipe.epochs
-            desc = f"original w={width:g}"
+            model, masks, epochs = self.new_model(width, depth=depth), {}, recipe.epochs
+            desc = f"original w={width:g} d={depth}"
         if epochs:
             batches = self.batches("pool", batch_size=recipe.batch_size, seed=self.spec.seed, augment=recipe.augment)
             train(
@@ -250,46 +253,49 @@ class Workspace:
                 description=desc,
                 progress=self.progress,
             )
-        record = self._record(model, width=width, sparsity=sparsity, seconds=time.perf_counter() - start)
+        record = self._record(model, width=width, sparsity=sparsity, seconds=time.perf_counter() - start, depth=depth)
         return model, record
 
-    def original(self, width: float, sparsity: float = 0.0) -> tuple[nn.Module, OriginalRecord]:
+    def original(self, width: float, sparsity: float = 0.0, *, depth: int = 1) -> tuple[nn.Module, OriginalRecord]:
         """The cached original, trained here on first use."""
-        key = (float(width), float(sparsity))
+        key = (float(width), float(sparsity), int(depth))
         if key not in self._originals:
-            self._originals[key] = self.train_original(width, sparsity)
+            self._originals[key] = self.train_original(width, sparsity, depth=depth)
         return self._originals[key]
 
-    def has_original(self, width: float, sparsity: float = 0.0) -> bool:
-        return (float(width), float(sparsity)) in self._originals
+    def has_original(self, width: float, sparsity: float = 0.0, *, depth: int = 1) -> bool:
+        return (float(width), float(sparsity), int(depth)) in self._originals
 
-    def put_original(self, width: float, sparsity: float, state: Mapping[str, torch.Tensor], record: OriginalRecord) -> nn.Module:
+    def put_original(
+        self, width: float, sparsity: float, state: Mapping[str, torch.Tensor], record: OriginalRecord, *, depth: int = 1
+    ) -> nn.Module:
         """Install an original trained elsewhere (a worker loads it from the artifact store)."""
-        model = self.new_model(width)
+        model = self.new_model(width, depth=depth)
         model.load_state_dict(state)
-        self._originals[(float(width), float(sparsity))] = (model, record)
+        self._originals[(float(width), float(sparsity), int(depth))] = (model, record)
         return model
 
-    def train_retrain(self, width: float) -> tuple[nn.Module, OriginalRecord]:
+    def train_retrain(self, width: float, *, depth: int = 1) -> tuple[nn.Module, OriginalRecord]:
         """Exact unlearning: a fresh model trained on R alone with the original recipe."""
         recipe = self.spec.original
         start = time.perf_counter()
-        model = self.new_model(width, seed=self.spec.seed + 1)
+        model = self.new_model(width, seed=self.spec.seed + 1, depth=depth)
         batches = self.batches("retain", batch_size=recipe.batch_size, seed=self.spec.seed + 1, augment=recipe.augment)
-        train(model, batches, recipe=recipe, device=self.device, description=f"retrain w={width:g}", progress=self.progress)
-        return model, self._record(model, width=width, sparsity=0.0, seconds=time.perf_counter() - start)
+        desc = f"retrain w={width:g} d={depth}"
+        train(model, batches, recipe=recipe, device=self.device, description=desc, progress=self.progress)
+        return model, self._record(model, width=width, sparsity=0.0, seconds=time.perf_counter() - start, depth=depth)
 
-    def retrain(self, width: float) -> tuple[nn.Module, OriginalRecord]:
-        """The cached retrain reference of ``width``."""
-        key = float(width)
+    def retrain(self, width: float, *, depth: int = 1) -> tuple[nn.Module, OriginalRecord]:
+        """The cached retrain reference of (``width``, ``depth``)."""
+        key = (float(width), int(depth))
         if key not in self._retrains:
-            self._retrains[key] = self.train_retrain(width)
+            self._retrains[key] = self.train_retrain(width, depth=depth)
         return self._retrains[key]
 
-    def put_retrain(self, width: float, state: Mapping[str, torch.Tensor], record: OriginalRecord) -> None:
-        model = self.new_model(width, seed=self.spec.seed + 1)
+    def put_retrain(self, width: float, state: Mapping[str, torch.Tensor], record: OriginalRecord, *, depth: int = 1) -> None:
+        model = self.new_model(width, seed=self.spec.seed + 1, depth=depth)
         model.load_state_dict(state)
-        self._retrains[float(width)] = (model, record)
+        self._retrains[(float(width), int(depth))] = (model, record)
 
     # ---------------------------------------------------------------- trials
 
@@ -301,6 +307,7 @@ class Workspace:
         method: str,
         params: Mapping[str, Any],
         seed: int | None = None,
+        depth: int = 1,
     ) -> tuple[nn.Module, nn.Module, dict[str, float | int], float]:
         """Run ``method`` on a copy of the original: (original, unlearned, full params, seconds).
 
@@ -308,7 +315,7 @@ class Workspace:
         the returned params is the one used)."""
         m = get_method(method)
         full = complete_params(method, params, self.spec)
-        original, _ = self.original(width, sparsity)
+        original, _ = self.original(width, sparsity, depth=depth)
         seed = self.spec.seed if seed is None else seed
         masks = masks_of(original) if sparsity > 0 else None
         augment = self.spec.unlearning.augment
@@ -324,7 +331,7 @@ class Workspace:
             retain=split.get("retain"),
             forget=split.get("forget"),
             masks=masks,
-            retrain=lambda: self.retrain(width)[0],
+            retrain=lambda: self.retrain(width, depth=depth)[0],
         )
         torch.manual_seed(seed)
         if self.device.type == "cuda":
@@ -344,10 +351,13 @@ class Workspace:
         goal: str,
         params: Mapping[str, Any],
         seed: int | None = None,
+        depth: int = 1,
     ) -> TrialResult:
         """Unlearn and evaluate: the goal's objective values and every metric of docs/design.md §6."""
         chosen = get_goal(goal)  # an unknown goal fails before any work
-        _, unlearned, _, seconds = self.unlearn(width=width, sparsity=sparsity, method=method, params=params, seed=seed)
+        _, unlearned, _, seconds = self.unlearn(
+            width=width, sparsity=sparsity, method=method, params=params, seed=seed, depth=depth
+        )
         metrics = self.evaluate(unlearned)
         metrics["unlearn_seconds"] = seconds
         return TrialResult(chosen.values(metrics), metrics)

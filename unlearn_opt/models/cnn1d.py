@@ -1,6 +1,10 @@
 """The MNIST-1D reference CNN (Greydanus & Kobak, ``ConvBase``), width-scalable: three Conv1d
 layers of 25·w channels (kernels 5, 3, 3; stride 2; padding 1), each followed by ReLU, then one
-linear layer over the flattened features. At w = 1 on 40-sample signals: 5 210 parameters."""
+linear layer over the flattened features. At w = 1 on 40-sample signals: 5 210 parameters.
+
+Depth d: 3·d conv layers; the first three are the reference's (stride 2), the 3·(d − 1) after
+them have kernel 3, stride 1, padding 1 (length kept), each followed by ReLU: each adds
+c·c·3 + c parameters (c = 25·w)."""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ def conv_length(length: int, kernel: int, *, stride: int = STRIDE, padding: int 
 
 
 class CNN1D(nn.Module):
-    def __init__(self, *, width: float, num_classes: int, in_channels: int = 1, length: int = 40) -> None:
+    def __init__(self, *, width: float, num_classes: int, in_channels: int = 1, length: int = 40, depth: int = 1) -> None:
         super().__init__()
         c = scaled(25, width)
         out = length
@@ -32,10 +36,14 @@ class CNN1D(nn.Module):
         self.conv1 = nn.Conv1d(in_channels, c, KERNELS[0], stride=STRIDE, padding=PADDING)
         self.conv2 = nn.Conv1d(c, c, KERNELS[1], stride=STRIDE, padding=PADDING)
         self.conv3 = nn.Conv1d(c, c, KERNELS[2], stride=STRIDE, padding=PADDING)
+        # empty at depth 1: the reference's parameter names
+        self.extra = nn.ModuleList(nn.Conv1d(c, c, 3, stride=1, padding=1) for _ in range(3 * (depth - 1)))
         self.linear = nn.Linear(c * out, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv1(x).relu()
         h = self.conv2(h).relu()
         h = self.conv3(h).relu()
+        for conv in self.extra:
+            h = conv(h).relu()
         return self.linear(h.flatten(1))

@@ -93,9 +93,13 @@ class ResNet(nn.Module):
         return self.fc(out)
 
 
-def resnet18(*, width: float, num_classes: int, in_channels: int = 3) -> ResNet:
-    return ResNet(BasicBlock, (2, 2, 2, 2), width=width, num_classes=num_classes, in_channels=in_channels)
+def resnet18(*, width: float, num_classes: int, in_channels: int = 3, depth: int = 1) -> ResNet:
+    """(2, 2, 2, 2)·depth basic blocks per stage."""
+    blocks = (2 * depth, 2 * depth, 2 * depth, 2 * depth)
+    return ResNet(BasicBlock, blocks, width=width, num_classes=num_classes, in_channels=in_channels)
 
 
-def resnet50(*, width: float, num_classes: int, in_channels: int = 3) -> ResNet:
-    return ResNet(Bottleneck, (3, 4, 6, 3), width=width, num_classes=num_classes, in_channels=in_channels)
+def resnet50(*, width: float, num_classes: int, in_channels: int = 3, depth: int = 1) -> ResNet:
+    """(3, 4, 6, 3)·depth bottleneck blocks per stage."""
+    blocks = (3 * depth, 4 * depth, 6 * depth, 3 * depth)
+    return ResNet(Bottleneck, blocks, width=width, num_classes=num_classes, in_channels=in_channels)

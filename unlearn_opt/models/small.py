@@ -1,5 +1,5 @@
 """Small models: a CNN for small images such as the 8×8 digits (32·w, 64·w channels, 128·w
-hidden) and an MLP on the flattened example of any shape (two hidden layers of 256·w)."""
+hidden) and an MLP on the flattened example of any shape (2·depth hidden layers of 256·w)."""
 
 from __future__ import annotations
 
@@ -32,19 +32,15 @@ class SmallCNN(nn.Module):
 
 
 class MLP(nn.Module):
-    """flatten → fc → ReLU → fc → ReLU → fc, on examples of shape ``input_shape``."""
+    """flatten → (fc → ReLU) × 2·depth → fc, on examples of shape ``input_shape``."""
 
-    def __init__(self, *, width: float, num_classes: int, input_shape: tuple[int, ...]) -> None:
+    def __init__(self, *, width: float, num_classes: int, input_shape: tuple[int, ...], depth: int = 1) -> None:
         super().__init__()
         hidden = scaled(256, width)
-        self.net = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(math.prod(input_shape), hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden, hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden, num_classes),
-        )
+        layers: list[nn.Module] = [nn.Flatten(), nn.Linear(math.prod(input_shape), hidden), nn.ReLU(inplace=True)]
+        for _ in range(2 * depth - 1):
+            layers += [nn.Linear(hidden, hidden), nn.ReLU(inplace=True)]
+        self.net = nn.Sequential(*layers, nn.Linear(hidden, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -36,7 +36,7 @@ ORIGINALS_ABOUT = (
     "Not an optimisation. Each trial is one model trained once and shared by every study of the "
     "experiment: an original (trained on the whole training pool) or a retrain reference (trained "
     "on the retain set only), at one (width, sparsity) given by its user attributes kind, width and "
-    "sparsity. Its value is that model's test error, recorded so that the dashboard lists it; "
+    "sparsity (and depth, when not 1). Its value is that model's test error, recorded so that the dashboard lists it; "
     "nothing is searched, so 'Best Trial' is only the model with the lowest test error and the "
     "history plot only the order of training. Every metric is in the user attribute record; the "
     "checkpoint is the trial's artifact."
@@ -64,11 +64,12 @@ class Experiment:
         return self.splits_digest if replicate == 0 else self.replicate_digests[replicate - 1]
 
     def models_needed(self) -> list[ModelKey]:
-        """(kind, width, sparsity, replicate) of every original and retrain reference."""
+        """(kind, width, sparsity, replicate, depth) of every original and retrain reference."""
         out: list[ModelKey] = []
+        spec = self.spec
         for r in range(self.replicates):
-            out += [("original", w, s, r) for w in self.spec.widths for s in sorted(self.spec.sparsities)]
-            out += [("retrain", w, 0.0, r) for w in self.spec.widths]
+            out += [ModelKey("original", w, s, r, d) for w in spec.widths for d in spec.depths for s in sorted(spec.sparsities)]
+            out += [ModelKey("retrain", w, 0.0, r, d) for w in spec.widths for d in spec.depths]
         return out
 
 
@@ -79,9 +80,9 @@ def experiment_from_spec(
     replicate-0 study stored by an earlier version under its 6-significant-digit name (absent
     under the exact one) keeps that name."""
     keys = study_keys(spec)
-    studies = {k: k.name(sparse=spec.sparse) for k in keys}
+    studies = {k: k.name(sparse=spec.sparse, deep=spec.deep) for k in keys}
     if names is not None:
-        legacy = {k: k.legacy_name(sparse=spec.sparse) for k in keys if k.replicate == 0}
+        legacy = {k: k.legacy_name(sparse=spec.sparse) for k in keys if k.replicate == 0 and not spec.deep}
         if len(set(legacy.values())) == len(legacy):  # never when two values share a legacy name
             for k, old in legacy.items():
                 if studies[k] not in names and old in names:
@@ -218,6 +219,7 @@ def _ensure_studies(exp: Experiment, storage: BaseStorage) -> None:
                 "method": key.method,
                 "goal": key.goal,
                 **({"replicate": key.replicate} if key.replicate else {}),
+                **({"depth": key.depth} if key.depth != 1 else {}),
                 "n_trials": exp.spec.n_trials,
                 "spec_hash": exp.spec_hash,
                 "splits_digest": exp.splits_digest,

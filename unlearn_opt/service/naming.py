@@ -1,9 +1,10 @@
 """Study names and the attributes that describe them (docs/design.md §8).
 
-Study name: ``EXPERIMENT/wWIDTH/METHOD/GOAL``, with ``/sSPARSITY`` before the method when the
-experiment asks for sparsities other than 0, and ``/rR`` after the experiment for replicate
-R ≥ 1 (replicate 0 keeps the name it had before replicates existed). The originals (and each
-width's retrain reference), of every replicate, are trials of the study ``EXPERIMENT/_originals``.
+Study name: ``EXPERIMENT/wWIDTH/METHOD/GOAL``, with ``/dDEPTH`` after the width when the
+experiment asks for depths other than [1], ``/sSPARSITY`` before the method when it asks for
+sparsities other than 0, and ``/rR`` after the experiment for replicate R ≥ 1 (replicate 0 keeps
+the name it had before replicates existed). The originals (and each (width, depth)'s retrain
+reference), of every replicate, are trials of the study ``EXPERIMENT/_originals``.
 
 Numbers are written exactly (:func:`fmt_number`), so distinct widths or sparsities always get
 distinct names and :func:`parse_study_name` gives back the very floats.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from unlearn_opt.methods.registry import get_method
 from unlearn_opt.spec import Spec
@@ -43,31 +44,38 @@ class StudyKey:
     method: str
     goal: str
     replicate: int = 0
+    depth: int = 1
 
-    def name(self, *, sparse: bool) -> str:
-        return self._name(sparse=sparse, fmt=fmt_number)
+    def name(self, *, sparse: bool, deep: bool = False) -> str:
+        return self._name(sparse=sparse, deep=deep, fmt=fmt_number)
 
     def legacy_name(self, *, sparse: bool) -> str:
-        """The name earlier versions gave this (replicate-0) study."""
-        return self._name(sparse=sparse, fmt=legacy_fmt_number)
+        """The name earlier versions gave this (replicate-0, depth-1) study."""
+        return self._name(sparse=sparse, deep=False, fmt=legacy_fmt_number)
 
-    def _name(self, *, sparse: bool, fmt: Callable[[float], str]) -> str:
+    def _name(self, *, sparse: bool, deep: bool, fmt: Callable[[float], str]) -> str:
         parts = [self.experiment]
         if self.replicate:
             parts.append(f"r{self.replicate}")
         parts.append(f"w{fmt(self.width)}")
+        if deep:
+            parts.append(f"d{fmt(self.depth)}")
         if sparse:
             parts.append(f"s{fmt(self.sparsity)}")
         parts += [self.method, self.goal]
         return "/".join(parts)
 
 
-_NAME = re.compile(r"^(?P<exp>[^/]+)(?:/r(?P<rep>[1-9][0-9]*))?/w(?P<w>[^/]+)(?:/s(?P<s>[^/]+))?/(?P<m>[^/]+)/(?P<g>[^/]+)$")
+_NAME = re.compile(
+    r"^(?P<exp>[^/]+)(?:/r(?P<rep>[1-9][0-9]*))?/w(?P<w>[^/]+)(?:/d(?P<d>[1-9][0-9]*))?(?:/s(?P<s>[^/]+))?"
+    r"/(?P<m>[^/]+)/(?P<g>[^/]+)$"
+)
 
 
 def parse_study_name(name: str) -> StudyKey:
     """The :class:`StudyKey` of a tuning study's name (inverse of :meth:`StudyKey.name`; a
-    name without ``/sSPARSITY`` has sparsity 0). ValueError if ``name`` is not one."""
+    name without ``/dDEPTH`` has depth 1, one without ``/sSPARSITY`` sparsity 0). ValueError if
+    ``name`` is not one."""
     m = _NAME.match(name)
     if m is None:
         raise ValueError(f"not a study name: {name!r}")
@@ -76,17 +84,18 @@ def parse_study_name(name: str) -> StudyKey:
         sparsity = float(m["s"]) if m["s"] is not None else 0.0
     except ValueError:
         raise ValueError(f"not a study name: {name!r}") from None
-    return StudyKey(m["exp"], width, sparsity, m["m"], m["g"], int(m["rep"] or 0))
+    return StudyKey(m["exp"], width, sparsity, m["m"], m["g"], int(m["rep"] or 0), int(m["d"] or 1))
 
 
 def study_keys(spec: Spec) -> list[StudyKey]:
-    """Every (replicate, width, sparsity, method, goal) study of the experiment, replicate 0
-    first, then in spec order. A method declared not tuned (``retrain``: a reference trained once
-    per width) gets no study."""
+    """Every (replicate, width, depth, sparsity, method, goal) study of the experiment, replicate
+    0 first, then in spec order. A method declared not tuned (``retrain``: a reference trained once
+    per (width, depth)) gets no study."""
     return [
-        StudyKey(spec.name, w, s, m, g, r)
+        StudyKey(spec.name, w, s, m, g, r, d)
         for r in range(spec.replicates)
         for w in spec.widths
+        for d in spec.depths
         for s in spec.sparsities
         for m in spec.methods
         if get_method(m).tuned
@@ -94,32 +103,47 @@ def study_keys(spec: Spec) -> list[StudyKey]:
     ]
 
 
-ModelKey = tuple[str, float, float, int]  # (kind, width, sparsity, replicate) of an original/retrain
+class ModelKey(NamedTuple):
+    """An original or retrain reference: (kind, width, sparsity, replicate, depth)."""
+
+    kind: str
+    width: float
+    sparsity: float
+    replicate: int = 0
+    depth: int = 1
 
 
 def model_key(attrs: Mapping[str, Any]) -> ModelKey:
-    """The key of an originals-study ticket from its user attributes (no ``replicate``: 0, as
-    every ticket written before replicates existed)."""
-    return (str(attrs["kind"]), float(attrs["width"]), float(attrs["sparsity"]), int(attrs.get("replicate", 0)))
+    """The key of an originals-study ticket from its user attributes (no ``replicate``: 0, no
+    ``depth``: 1, as every ticket written before replicates or depths existed)."""
+    return ModelKey(
+        str(attrs["kind"]),
+        float(attrs["width"]),
+        float(attrs["sparsity"]),
+        int(attrs.get("replicate", 0)),
+        int(attrs.get("depth", 1)),
+    )
 
 
 def model_attrs(key: ModelKey) -> dict[str, Any]:
     """The user attributes of an originals-study ticket for ``key`` (inverse of :func:`model_key`;
-    ``replicate`` written only when not 0, so replicate 0's tickets are those of earlier versions)."""
-    kind, width, sparsity, replicate = key
-    attrs: dict[str, Any] = {"kind": kind, "width": width, "sparsity": sparsity}
-    if replicate:
-        attrs["replicate"] = replicate
+    ``replicate`` written only when not 0 and ``depth`` only when not 1, so the other tickets are
+    those of earlier versions)."""
+    attrs: dict[str, Any] = {"kind": key.kind, "width": key.width, "sparsity": key.sparsity}
+    if key.replicate:
+        attrs["replicate"] = key.replicate
+    if key.depth != 1:
+        attrs["depth"] = key.depth
     return attrs
 
 
 def model_label(key: ModelKey) -> str:
-    """``original w=1 s=0.5 r=2`` (sparsity and replicate shown when not 0)."""
-    kind, width, sparsity, replicate = key
+    """``original w=1 d=2 s=0.5 r=2`` (depth shown when not 1, sparsity and replicate when not 0)."""
     return (
-        f"{kind} w={fmt_number(width)}"
-        + (f" s={fmt_number(sparsity)}" if sparsity else "")
-        + (f" r={replicate}" if replicate else "")
+        f"{key.kind} w={fmt_number(key.width)}"
+        + (f" d={key.depth}" if key.depth != 1 else "")
+        + (f" s={fmt_number(key.sparsity)}" if key.sparsity else "")
+        + (f" r={key.replicate}" if key.replicate else "")
     )
 
 

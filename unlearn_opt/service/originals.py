@@ -1,7 +1,7 @@
 """Original models (and retrain references), trained exactly once across all workers.
 
 They are the trials of ``EXPERIMENT/_originals``: one enqueued ticket per (kind, width, sparsity,
-replicate).
+replicate, depth).
 A worker pops a ticket, trains, uploads the checkpoint to the artifact store, and completes the
 trial with the record, the artifact id and the checkpoint's SHA-256 as user attributes. Others
 download the checkpoint and verify the checksum before using it.
@@ -126,19 +126,23 @@ class OriginalsView:
                 running[key_of(t)] = t
         return cls(complete, waiting, running)
 
-    def ready(self, kind: str, width: float, sparsity: float, replicate: int = 0) -> bool:
-        return (kind, float(width), float(sparsity), replicate) in self.complete
+    def ready(self, kind: str, width: float, sparsity: float, replicate: int = 0, depth: int = 1) -> bool:
+        return ModelKey(kind, float(width), float(sparsity), replicate, depth) in self.complete
 
     def claimable(self) -> list[FrozenTrial]:
         """Waiting tickets whose prerequisites are done (a sparse original needs its dense one),
         originals before retrain references, dense before sparse, replicate 0 first, narrow
-        before wide."""
+        before wide, shallow before deep."""
 
         def prerequisites_done(key: ModelKey) -> bool:
-            return key[2] == 0.0 or self.ready("original", key[1], 0.0, key[3])
+            return key.sparsity == 0.0 or self.ready("original", key.width, 0.0, key.replicate, key.depth)
+
+        def order(t: FrozenTrial) -> tuple[bool, float, int, float, int, int]:
+            k = key_of(t)
+            return (k.kind != "original", k.sparsity, k.replicate, k.width, k.depth, t.number)
 
         out = [t for t in self.waiting if key_of(t) not in self.complete and prerequisites_done(key_of(t))]
-        return sorted(out, key=lambda t: (key_of(t)[0] != "original", key_of(t)[2], key_of(t)[3], key_of(t)[1], t.number))
+        return sorted(out, key=order)
 
     def all_done(self, needed: list[ModelKey]) -> bool:
         return all(k in self.complete for k in needed)
@@ -150,8 +154,9 @@ def sha256(blob: bytes) -> str:
 
 def train_model(ws: Workspace, key: ModelKey) -> tuple[torch.nn.Module, OriginalRecord]:
     """Train the model of ``key`` in ``ws`` (it stays cached there)."""
-    kind, width, sparsity, _ = key
-    return ws.retrain(width) if kind == "retrain" else ws.original(width, sparsity)
+    if key.kind == "retrain":
+        return ws.retrain(key.width, depth=key.depth)
+    return ws.original(key.width, key.sparsity, depth=key.depth)
 
 
 def store_model(
@@ -165,17 +170,18 @@ def store_model(
     """Upload ``model``'s checkpoint, read it back and compare its SHA-256 (any store: an upload
     cut short is never recorded), then complete ``trial`` with the record, the artifact id and the
     SHA-256; the finished trial lists that checkpoint only."""
-    kind, width, sparsity, replicate = key
+    kind, width, sparsity, replicate, depth = key
     blob = state_to_bytes(model)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / (f"{kind}-w{width:g}-s{sparsity:g}" + (f"-r{replicate}" if replicate else "") + ".pt")
+        name = f"{kind}-w{width:g}" + (f"-d{depth}" if depth != 1 else "") + f"-s{sparsity:g}"
+        path = Path(tmp) / (name + (f"-r{replicate}" if replicate else "") + ".pt")
         path.write_bytes(blob)
         artifact_id = upload_artifact(
             artifact_store=store, file_path=str(path), study_or_trial=trial, mimetype="application/octet-stream"
         )
     with store.open_reader(artifact_id) as stored:
         if sha256(stored.read()) != sha256(blob):
-            raise CheckpointError(f"{kind} w={width:g} s={sparsity:g}: checkpoint {artifact_id} was not stored whole")
+            raise CheckpointError(f"{model_label(key)}: checkpoint {artifact_id} was not stored whole")
     attrs = {
         "record": record.to_dict(),
         "artifact_id": artifact_id,
@@ -210,7 +216,7 @@ def is_duplicate(study: optuna.Study, trial_id: int) -> bool:
 def install(ws: Workspace, trial: FrozenTrial, store: ArtifactStore) -> None:
     """Download a completed original/retrain, verify its checksum, install it in ``ws`` (the
     workspace of the trial's replicate)."""
-    kind, width, sparsity, _ = key = key_of(trial)
+    key = key_of(trial)
     label = model_label(key)
     artifact_id = trial.user_attrs.get("artifact_id")
     if not artifact_id:
@@ -221,7 +227,7 @@ def install(ws: Workspace, trial: FrozenTrial, store: ArtifactStore) -> None:
             download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
         except ArtifactNotFound:
             raise CheckpointError(
-                f"{kind} w={width:g} s={sparsity:g}: checkpoint {artifact_id} is missing from the artifact store",
+                f"{label}: checkpoint {artifact_id} is missing from the artifact store",
                 artifact_id=artifact_id,
                 missing=True,
             ) from None
@@ -239,7 +245,7 @@ def install(ws: Workspace, trial: FrozenTrial, store: ArtifactStore) -> None:
     except Exception as exc:  # noqa: BLE001 - weights_only=True refuses anything but tensors
         raise CheckpointError(f"{label}: unreadable checkpoint: {exc}", artifact_id=artifact_id) from None
     record = OriginalRecord.from_dict(trial.user_attrs["record"])
-    if kind == "retrain":
-        ws.put_retrain(width, state, record)
+    if key.kind == "retrain":
+        ws.put_retrain(key.width, state, record, depth=key.depth)
     else:
-        ws.put_original(width, sparsity, state, record)
+        ws.put_original(key.width, key.sparsity, state, record, depth=key.depth)

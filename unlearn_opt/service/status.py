@@ -16,6 +16,7 @@ from rich.table import Table
 
 from unlearn_opt.service import optuna_adapter as rdb
 from unlearn_opt.service.experiment import Experiment
+from unlearn_opt.service.naming import ModelKey
 from unlearn_opt.service.originals import key_of
 
 
@@ -40,6 +41,7 @@ class ModelProgress:
     width: float
     sparsity: float
     replicate: int
+    depth: int
     state: str
     param_count: int | None = None
     train_error: float | None = None
@@ -56,6 +58,7 @@ class Progress:
     eta_seconds: float | None
     replicates: int = 1
     study_replicates: tuple[int, ...] = ()  # the replicate of each entry of ``studies``
+    deep: bool = False  # depths other than [1]: the models table shows each model's depth
 
     def replicate_totals(self) -> list[tuple[int, int, int]]:
         """(replicate, COMPLETE, total) of each replicate's studies."""
@@ -122,7 +125,7 @@ def read_progress(storage: BaseStorage, exp: Experiment) -> Progress:
                 len(_stale_ids(study)),
             )
         )
-    models: dict[tuple[str, float, float, int], ModelProgress] = {}
+    models: dict[ModelKey, ModelProgress] = {}
     originals = optuna.load_study(study_name=exp.originals_study, storage=storage)
     stale = _stale_ids(originals)
     for t in originals.get_trials(deepcopy=False):
@@ -147,10 +150,11 @@ def read_progress(storage: BaseStorage, exp: Experiment) -> Progress:
     return Progress(
         exp.name,
         studies,
-        sorted(models.values(), key=lambda m: (m.replicate, m.kind, m.width, m.sparsity)),
+        sorted(models.values(), key=lambda m: (m.replicate, m.kind, m.width, m.depth, m.sparsity)),
         _eta(finish_times, remaining),
         replicates=exp.replicates,
         study_replicates=tuple(k.replicate for k in exp.studies),
+        deep=exp.spec.deep,
     )
 
 
@@ -187,7 +191,17 @@ def progress_tables(p: Progress) -> tuple[Table, Table]:
         running = f"{s.running} ({s.stale} stale)" if s.stale else str(s.running)
         studies.add_row(s.name, f"{s.complete}/{s.n_trials}", running, str(s.failed), str(s.remaining))
     models = Table(title="original models and retrain references")
-    columns = ("model", "width", "sparsity", "state", "parameters", "train error", "test error", "regime")
+    columns = (
+        "model",
+        "width",
+        *(("depth",) if p.deep else ()),
+        "sparsity",
+        "state",
+        "parameters",
+        "train error",
+        "test error",
+        "regime",
+    )
     for col in ("rep", *columns) if p.replicates > 1 else columns:
         models.add_column(col)
     for m in p.models:
@@ -196,6 +210,7 @@ def progress_tables(p: Progress) -> tuple[Table, Table]:
             *((str(m.replicate),) if p.replicates > 1 else ()),
             m.kind,
             f"{m.width:g}",
+            *((str(m.depth),) if p.deep else ()),
             f"{m.sparsity:g}",
             f"{m.state} (stale)" if m.stale else m.state,
             "" if m.param_count is None else f"{m.param_count:,}",

@@ -46,7 +46,7 @@ from unlearn_opt.service import optuna_adapter as rdb
 from unlearn_opt.service import tickets
 from unlearn_opt.service.board import StudyBoard, Ticket, read_board
 from unlearn_opt.service.experiment import Experiment, ensure_tickets, load_experiment
-from unlearn_opt.service.naming import StudyKey, model_attrs, model_label
+from unlearn_opt.service.naming import ModelKey, StudyKey, model_attrs, model_label
 from unlearn_opt.service.originals import (
     CheckpointError,
     OriginalsView,
@@ -269,12 +269,16 @@ class Worker:
         if all(s.board.complete >= n for s in states) and view.all_done(self.exp.models_needed()):
             self._close_leftovers(states, view)
             return False
-        needed = {(s.key.width, s.key.replicate) for s in states if s.board.complete < n}
+        needed = {(s.key.width, s.key.replicate, s.key.depth) for s in states if s.board.complete < n}
         for model_ticket in view.claimable():  # first the originals that tuning studies wait for
-            kind, width, _, replicate = key_of(model_ticket)
-            if kind == "original" and (width, replicate) in needed and self._train_model(model_ticket):
+            mk = key_of(model_ticket)
+            if mk.kind == "original" and (mk.width, mk.replicate, mk.depth) in needed and self._train_model(model_ticket):
                 return True
-        ready = [s for s in states if s.board.waiting and view.ready("original", s.key.width, s.key.sparsity, s.key.replicate)]
+        ready = [
+            s
+            for s in states
+            if s.board.waiting and view.ready("original", s.key.width, s.key.sparsity, s.key.replicate, s.key.depth)
+        ]
         for st in sorted(ready, key=lambda s: ((s.board.complete + s.board.active) / n, s.board.complete, s.key)):
             for ticket in st.board.waiting:
                 if tickets.pop(st.study, ticket.trial_id, user_attrs=self._trial_attrs(st.key), n_trials=n):
@@ -299,8 +303,8 @@ class Worker:
                 self._say(f"{self.exp.studies[st.key]}: re-queued lost tickets")
                 repaired = True
         queued = {key_of(t) for t in view.waiting} | set(view.running)
-        for kind, width, sparsity, replicate in self.exp.models_needed():
-            key = (kind, float(width), float(sparsity), replicate)
+        for needed_key in self.exp.models_needed():
+            key = needed_key._replace(width=float(needed_key.width), sparsity=float(needed_key.sparsity))
             if key not in view.complete and key not in queued:
                 self.originals.enqueue_trial({}, user_attrs=model_attrs(key))
                 self._say(f"re-queued the lost ticket of {model_label(key)}")
@@ -324,7 +328,6 @@ class Worker:
         if not tickets.pop(self.originals, trial_id, user_attrs={"worker": self.id}):
             return False
         key = key_of(ticket)
-        kind, width, sparsity, replicate = key
         if is_duplicate(self.originals, trial_id):
             tickets.close_surplus(self.storage, trial_id)
             self._forget_view()
@@ -335,9 +338,9 @@ class Worker:
         try:
             with tickets.heartbeat(self.originals, trial_id):
                 with self.interruptible():
-                    if sparsity > 0:
-                        self._ensure_original(width, 0.0, OriginalsView.read(self.originals), replicate)
-                    model, record = train_model(self.workspace(replicate), key)
+                    if key.sparsity > 0:
+                        self._ensure_original(key.width, 0.0, OriginalsView.read(self.originals), key.replicate, depth=key.depth)
+                    model, record = train_model(self.workspace(key.replicate), key)
                 retrying(
                     lambda: store_model(self.originals, trial, key, model, record, self.store), sleep=self._interruptible_sleep
                 )
@@ -361,11 +364,11 @@ class Worker:
         )
         return True
 
-    def _ensure_original(self, width: float, sparsity: float, view: OriginalsView, replicate: int = 0) -> None:
+    def _ensure_original(self, width: float, sparsity: float, view: OriginalsView, replicate: int = 0, *, depth: int = 1) -> None:
         ws = self.workspace(replicate)
-        if ws.has_original(width, sparsity):
+        if ws.has_original(width, sparsity, depth=depth):
             return
-        key = ("original", float(width), float(sparsity), replicate)
+        key = ModelKey("original", float(width), float(sparsity), replicate, depth)
         trial = view.complete.get(key)
         if trial is None:
             raise RuntimeError(f"{model_label(key)} is not trained yet")
@@ -407,9 +410,14 @@ class Worker:
             with tickets.heartbeat(study, ticket.trial_id):
                 params = self._suggest(trial, key)
                 with self.interruptible():
-                    self._ensure_original(key.width, key.sparsity, view, key.replicate)
+                    self._ensure_original(key.width, key.sparsity, view, key.replicate, depth=key.depth)
                     result = self.workspace(key.replicate).run_trial(
-                        width=key.width, sparsity=key.sparsity, method=key.method, goal=key.goal, params=params
+                        width=key.width,
+                        sparsity=key.sparsity,
+                        method=key.method,
+                        goal=key.goal,
+                        params=params,
+                        depth=key.depth,
                     )
             retrying(
                 lambda: tickets.complete(study, trial, result.values, user_attrs=result.metrics), sleep=self._interruptible_sleep
