@@ -440,6 +440,16 @@ def check_width(value: float, where: str) -> float:
     return _width(value, where)
 
 
+def check_depth(value: int, architecture: str, where: str) -> int:
+    """A depth the spec accepts for ``architecture``, else a UserError naming ``where``."""
+    depth = _int_in(1, MAX_DEPTH)(value, where)
+    if depth != 1 and architecture not in DEPTH_ARCHITECTURES:
+        raise _fail(
+            where, f"architecture {architecture!r} has a fixed depth (depth is supported by: {', '.join(DEPTH_ARCHITECTURES)})"
+        )
+    return depth
+
+
 def check_sparsity(value: float, where: str) -> float:
     """A sparsity the spec accepts, else a UserError naming ``where``."""
     return _sparsity(value, where)

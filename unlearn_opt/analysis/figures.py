@@ -354,3 +354,148 @@ def sparsity_effect(rows: Sequence[dict[str, Any]], *, goal: str = "privacy") ->
     fig.update_xaxes(title_text="sparsity (fraction of conv weights pruned)")
     fig.update_layout(title=f"prune, then unlearn ({goal}; selected points, mean over λ)", height=420, **LAYOUT)
     return fig
+
+
+def _reference_lines(
+    fig: go.Figure, rows: Sequence[dict[str, Any]], *, x: str, metric: str, row: int, col: int, legend: bool, name: str = ""
+) -> None:
+    """The retrain reference (black, dotted) and the original (grey, dashed) of ``rows`` against
+    ``x``, one point per distinct x (the references do not depend on method or λ)."""
+    by_x = {r[x]: r for r in sorted(rows, key=lambda r: r[x]) if r.get(x) is not None}
+    for kind, style, label in (
+        ("retrain", {"color": "black", "dash": "dot", "width": 2}, "retrain reference"),
+        ("original", {"color": "#888", "dash": "dash", "width": 2}, "original (before unlearning)"),
+    ):
+        ref = [(v, r[f"{kind}_{metric}"]) for v, r in by_x.items() if r.get(f"{kind}_{metric}") is not None]
+        fig.add_trace(
+            go.Scatter(
+                x=[v for v, _ in ref],
+                y=[m for _, m in ref],
+                mode="lines",
+                line=style,
+                name=label + name,
+                legendgroup=kind + name,
+                showlegend=legend,
+                hovertemplate=f"{label}{name}<br>{x} %{{x:g}}<br>{metric} %{{y:.4f}}<extra></extra>",
+            ),
+            row=row,
+            col=col,
+        )
+
+
+def selected_vs_depth(rows: Sequence[dict[str, Any]], *, goal: str, width: float, sparsity: float = 0.0) -> go.Figure:
+    """Metrics of the selected points against depth at one width: a line per method (marker
+    size ∝ λ), the retrain reference and the original at each depth as lines."""
+    cols = 3
+    cells = _grid(len(PAPER_METRICS), cols)
+    fig = make_subplots(rows=cells[-1][0], cols=cols, subplot_titles=PAPER_METRICS, horizontal_spacing=0.07, vertical_spacing=0.2)
+    picked = [
+        r
+        for r in rows
+        if r["goal"] == goal and r["width"] == width and r["sparsity"] == sparsity and r.get("trial_number") is not None
+    ]
+    methods = sorted({r["method"] for r in picked})
+    lambdas = sorted({r["lambda"] for r in picked})
+    for metric, (row, col) in zip(PAPER_METRICS, cells):
+        for mi, method in enumerate(methods):
+            color = METHOD_COLORS[mi % len(METHOD_COLORS)]
+            for li, lam in enumerate(lambdas):
+                pts = sorted((r for r in picked if r["method"] == method and r["lambda"] == lam), key=lambda r: r["depth"])
+                fig.add_trace(
+                    go.Scatter(
+                        x=[r["depth"] for r in pts],
+                        y=[r[metric] for r in pts],
+                        mode="lines+markers",
+                        name=method,
+                        legendgroup=method,
+                        showlegend=((row, col) == (1, 1) and li == 0),
+                        line={"color": color, "width": 1 + li},
+                        marker={"size": 5 + 3 * li, "color": color, "symbol": SYMBOLS[mi % len(SYMBOLS)]},
+                        hovertext=[f"{method} λ={lam:g} depth {r['depth']} trial {r['trial_number']}" for r in pts],
+                    ),
+                    row=row,
+                    col=col,
+                )
+        _reference_lines(fig, picked, x="depth", metric=metric, row=row, col=col, legend=(row, col) == (1, 1))
+    depths = sorted({r["depth"] for r in picked})
+    fig.update_xaxes(title_text="depth", tickvals=depths, ticktext=[str(d) for d in depths])
+    fig.update_layout(
+        title=f"selected points against depth ({goal}, width {width:g}, sparsity {sparsity:g}); marker size ∝ λ "
+        f"({', '.join(f'{v:g}' for v in lambdas)})",
+        height=300 * cells[-1][0] + 120,
+        legend={"x": 0.72, "y": 0.3, "xanchor": "left", "yanchor": "top"},
+        **LAYOUT,
+    )
+    return fig
+
+
+DEPTH_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+
+
+def selected_vs_params(rows: Sequence[dict[str, Any]], *, goal: str, lam: float, sparsity: float = 0.0) -> go.Figure:
+    """Metrics of the selected points at one λ against the original's parameter count (log):
+    a colour per method, a line per (method, depth) through the widths (dash and symbol per
+    depth), so that growing by width and growing by depth compare at equal size; the retrain
+    reference per depth in black."""
+    cols = 3
+    cells = _grid(len(PAPER_METRICS), cols)
+    fig = make_subplots(rows=cells[-1][0], cols=cols, subplot_titles=PAPER_METRICS, horizontal_spacing=0.07, vertical_spacing=0.2)
+    picked = [
+        r
+        for r in rows
+        if r["goal"] == goal
+        and r["lambda"] == lam
+        and r["sparsity"] == sparsity
+        and r.get("trial_number") is not None
+        and r.get("original_param_count")
+    ]
+    methods = sorted({r["method"] for r in picked})
+    depths = sorted({r.get("depth", 1) for r in picked})
+    for metric, (row, col) in zip(PAPER_METRICS, cells):
+        for di, depth in enumerate(depths):
+            dash, symbol = DEPTH_DASHES[di % len(DEPTH_DASHES)], SYMBOLS[di % len(SYMBOLS)]
+            at_depth = [r for r in picked if r.get("depth", 1) == depth]
+            for mi, method in enumerate(methods):
+                color = METHOD_COLORS[mi % len(METHOD_COLORS)]
+                pts = sorted((r for r in at_depth if r["method"] == method), key=lambda r: r["original_param_count"])
+                fig.add_trace(
+                    go.Scatter(
+                        x=[r["original_param_count"] for r in pts],
+                        y=[r[metric] for r in pts],
+                        mode="lines+markers",
+                        name=f"{method}, depth {depth}",
+                        legendgroup=f"{method}-{depth}",
+                        showlegend=(row, col) == (1, 1),
+                        line={"color": color, "dash": dash},
+                        marker={"size": 8, "color": color, "symbol": symbol},
+                        hovertext=[
+                            f"{method} width {r['width']:g} depth {depth}: {r['original_param_count']:,} parameters" for r in pts
+                        ],
+                    ),
+                    row=row,
+                    col=col,
+                )
+            ref = sorted(
+                (r["original_param_count"], r[f"retrain_{metric}"]) for r in at_depth if r.get(f"retrain_{metric}") is not None
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=[p for p, _ in ref],
+                    y=[v for _, v in ref],
+                    mode="lines",
+                    line={"color": "black", "dash": dash, "width": 1.5},
+                    name=f"retrain reference, depth {depth}",
+                    legendgroup=f"retrain-{depth}",
+                    showlegend=(row, col) == (1, 1),
+                ),
+                row=row,
+                col=col,
+            )
+    fig.update_xaxes(type="log", title_text="parameters (original)")
+    fig.update_layout(
+        title=f"selected points against parameter count ({goal}, λ {lam:g}, sparsity {sparsity:g}): width and depth at equal size",
+        height=300 * cells[-1][0] + 120,
+        legend={"x": 0.72, "y": 0.3, "xanchor": "left", "yanchor": "top"},
+        **LAYOUT,
+    )
+    return fig

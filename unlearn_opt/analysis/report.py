@@ -26,6 +26,8 @@ from unlearn_opt.analysis.figures import (
     originals_vs_width,
     pareto_front,
     regions_vs_width,
+    selected_vs_depth,
+    selected_vs_params,
     selected_vs_width,
     sparsity_effect,
 )
@@ -80,7 +82,8 @@ def write_csv(path: Path, rows: Sequence[dict[str, Any]], lead: Sequence[str]) -
 
 def _groups(res: ExperimentResults) -> dict[tuple[float, str, str], list[StudyResult]]:
     out: dict[tuple[float, str, str], list[StudyResult]] = {}
-    for s in (s for s in res.studies if s.key.replicate == 0):  # replicates: see the Replicates section
+    depth = res.reference_depth  # other depths: see the depth and parameter-count figures
+    for s in (s for s in res.studies if s.key.replicate == 0 and s.key.depth == depth):  # replicates: see the Replicates section
         out.setdefault((s.key.sparsity, s.key.method, s.key.goal), []).append(s)
     return out
 
@@ -213,11 +216,43 @@ def build_report(storage: BaseStorage, experiment: str) -> ReportData:
     sel = selection_rows(res)
     regions = region_rows(res)
     methods, corrupt = exp.spec.methods, exp.spec.forget.corrupt_labels
+    # findings and replicate means along width: at the spec's first depth (the only one by default)
+    at_depth = _at_reference_depth(res, sel)
+    regions_at_depth = _at_reference_depth(res, regions)
     if exp.replicates > 1:
-        reps = replicate_findings(sel, res.replicate_originals, regions, methods=methods, corrupt_labels=corrupt)
-        return ReportData(res, sel, pareto_rows(res), regions, reps.overall, reps, aggregate(sel))
-    found = findings(sel, res.originals, regions, methods=methods, corrupt_labels=corrupt)
+        reps = replicate_findings(at_depth, res.replicate_originals, regions_at_depth, methods=methods, corrupt_labels=corrupt)
+        return ReportData(res, sel, pareto_rows(res), regions, reps.overall, reps, aggregate(at_depth))
+    found = findings(at_depth, res.originals, regions_at_depth, methods=methods, corrupt_labels=corrupt)
     return ReportData(res, sel, pareto_rows(res), regions, found)
+
+
+def _at_reference_depth(res: ExperimentResults, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows at the depth the width figures and findings use (the spec's first)."""
+    return [r for r in rows if r.get("depth", 1) == res.reference_depth]
+
+
+def _size_section(page: _Page, res: ExperimentResults, sel: Sequence[dict[str, Any]], static: dict[str, go.Figure]) -> None:
+    """Selected points against the originals' parameter count (width and depth at equal size),
+    and with several depths, against depth at each width."""
+    spec = res.experiment.spec
+    lam = sorted(spec.lambdas)[len(spec.lambdas) // 2]
+    page.section(
+        "size",
+        "Selected points against model size",
+        f"The selected points at λ = {lam:g} (the middle λ) against the original's parameter count (log axis): a line per"
+        " method and depth through the widths, so that a model grown by width and one grown by depth compare at"
+        " equal size." + (" Then, per width, the selected points against depth." if len(spec.depths) > 1 else ""),
+    )
+    for goal in spec.goals:
+        fig = selected_vs_params(sel, goal=goal, lam=lam)
+        page.figure(fig)
+        static[f"selected-params-{goal}"] = fig
+    if len(spec.depths) > 1:
+        for width in spec.widths:
+            for goal in spec.goals:
+                fig = selected_vs_depth(sel, goal=goal, width=width)
+                page.figure(fig)
+                static[f"selected-depth-w{width:g}-{goal}"] = fig
 
 
 def write_tables(data: ReportData, out: Path) -> None:
@@ -236,7 +271,8 @@ def render_report(data: ReportData) -> RenderedReport:
     """The self-contained report.html, with the figures it shows: the main ones by name (for
     PNGs) and, per study, those saved on it for the dashboard."""
     exp, res, regions = data.experiment, data.results, [r for r in data.regions if r.get("replicate", 0) == 0]
-    sel = [r for r in data.selection if r.get("replicate", 0) == 0]  # the figures show replicate 0
+    all_depths = [r for r in data.selection if r.get("replicate", 0) == 0]  # the figures show replicate 0
+    sel, regions = _at_reference_depth(res, all_depths), _at_reference_depth(res, regions)
     static: dict[str, go.Figure] = {}
 
     page = _Page(f"unlearn-opt report: {exp.name}")
@@ -245,7 +281,12 @@ def render_report(data: ReportData) -> RenderedReport:
     page.raw(
         f"<p>{len(exp.studies)} studies, {exp.spec.n_trials} trials each, dataset {exp.spec.dataset}, "
         f"architecture {exp.spec.architecture}, widths {', '.join(f'{w:g}' for w in exp.spec.widths)}; "
-        f"spec {exp.spec_hash[:12]}; written {stamp}.</p>"
+        + (
+            f"depths {', '.join(str(d) for d in exp.spec.depths)} (the width figures and findings: depth {res.reference_depth}); "
+            if exp.spec.deep
+            else ""
+        )
+        + f"spec {exp.spec_hash[:12]}; written {stamp}.</p>"
     )
     page.section("missing", "What is missing")
     if missing:
@@ -333,6 +374,8 @@ def render_report(data: ReportData) -> RenderedReport:
                 if s.key.goal == goal and s.key.sparsity == sparsity:
                     dashboard_figs.setdefault(s.name, []).append(fig)
 
+    _size_section(page, res, all_depths, static)
+
     if exp.spec.sparse:
         page.section("sparsity", "Prune, then unlearn")
         for goal in exp.spec.goals:
@@ -354,9 +397,11 @@ def render_report(data: ReportData) -> RenderedReport:
 
     page.section("selection-table", "Selection table")
     columns = [c for c in SELECTION_TABLE if c != "sparsity" or exp.spec.sparse]
+    if exp.spec.deep:
+        columns.insert(columns.index("width") + 1, "depth")
     if any("replicate" in r for r in sel):  # replicated experiments: which replicate a row is from
         columns.insert(columns.index("lambda"), "replicate")
-    page.raw(_table(sel, columns, interactive="selection"))
+    page.raw(_table(all_depths, columns, interactive="selection"))
 
     page.section("decision-regions", "Decision regions")
     if regions:
@@ -435,6 +480,7 @@ def region_rows(res: ExperimentResults) -> list[dict[str, Any]]:
         {
             "study": s.name,
             "width": s.key.width,
+            "depth": s.key.depth,
             "sparsity": s.key.sparsity,
             "method": s.key.method,
             "goal": s.key.goal,

@@ -66,13 +66,24 @@ def studies_table(made: Created) -> Table:
             table.add_row(name, objectives(key.goal), str(exp.spec.n_trials))
     else:  # one row per (sparsity, method, goal): the widths in a column
         table.add_column("widths")
+        deep = exp.spec.deep
+        if deep:
+            table.add_column("depths")
         groups: dict[tuple[float, str, str], set[float]] = {}
         for key in exp.studies:
             groups.setdefault((key.sparsity, key.method, key.goal), set()).add(key.width)
         replicas = "(/rR)" if exp.replicates > 1 else ""  # replicate 0 has no /r0
+        depths = (" ".join(str(d) for d in exp.spec.depths),) if deep else ()
         for (sparsity, method, goal), widths in groups.items():
-            where = f"{exp.name}{replicas}/w*" + (f"/s{fmt_number(sparsity)}" if exp.spec.sparse else "") + f"/{method}/{goal}"
-            table.add_row(where, objectives(goal), f"{exp.spec.n_trials} each", " ".join(f"{w:g}" for w in sorted(widths)))
+            where = (
+                f"{exp.name}{replicas}/w*"
+                + ("/d*" if deep else "")
+                + (f"/s{fmt_number(sparsity)}" if exp.spec.sparse else "")
+                + f"/{method}/{goal}"
+            )
+            table.add_row(
+                where, objectives(goal), f"{exp.spec.n_trials} each", " ".join(f"{w:g}" for w in sorted(widths)), *depths
+            )
     return table
 
 

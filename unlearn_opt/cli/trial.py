@@ -17,6 +17,7 @@ from unlearn_opt.spec import GOALS, METHODS
 @click.command("trial")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @click.option("--width", type=float, required=True, help="Width multiplier of the model.")
+@click.option("--depth", type=int, default=1, show_default=True, help="Depth multiplier of the model (layers or blocks).")
 @click.option("--sparsity", type=float, default=0.0, show_default=True, help="Prune-then-unlearn sparsity.")
 @click.option("--method", type=click.Choice(METHODS), required=True, help="Unlearning method.")
 @click.option(
@@ -35,6 +36,7 @@ from unlearn_opt.spec import GOALS, METHODS
 def trial_command(
     spec_path: str,
     width: float,
+    depth: int,
     sparsity: float,
     method: str,
     goal: str,
@@ -49,6 +51,7 @@ def trial_command(
     out = one_trial(
         spec_path,
         width=width,
+        depth=depth,
         sparsity=sparsity,
         method=method,
         goal=goal,

@@ -29,27 +29,30 @@ def one_trial(
     device: str = "auto",
     seed: int | None = None,
     progress: bool = False,
+    depth: int = 1,
 ) -> dict[str, Any]:
-    """``unlearn-opt trial``, no database: train the original at (width, sparsity), unlearn with
+    """``unlearn-opt trial``, no database: train the original at (width, sparsity, depth), unlearn with
     ``method`` (hyperparameters not given take the spec's or the method's defaults), evaluate.
     Everything is checked before any training. Returns a JSON-able record of the run."""
     from unlearn_opt.engine.runtime import resolve_device
     from unlearn_opt.engine.workspace import Workspace
     from unlearn_opt.goals import get_goal
     from unlearn_opt.methods import complete_params
-    from unlearn_opt.spec import check_sparsity, check_width, load_spec
+    from unlearn_opt.spec import check_depth, check_sparsity, check_width, load_spec
 
     spec = load_spec(spec_path)
     check_width(width, "--width")  # the spec's own limits
     check_sparsity(sparsity, "--sparsity")
+    check_depth(depth, spec.architecture, "--depth")
     full = complete_params(method, params, spec)  # unknown names are refused here
     dev = resolve_device(device)
     ws = Workspace(spec, device=dev, progress=progress)
-    _, record = ws.original(width, sparsity)
-    result = ws.run_trial(width=width, sparsity=sparsity, method=method, goal=goal, params=params, seed=seed)
+    _, record = ws.original(width, sparsity, depth=depth)
+    result = ws.run_trial(width=width, sparsity=sparsity, method=method, goal=goal, params=params, seed=seed, depth=depth)
     return {
         "spec": spec.name,
         "width": width,
+        "depth": depth,
         "sparsity": sparsity,
         "method": method,
         "goal": goal,
