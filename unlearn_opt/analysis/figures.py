@@ -464,8 +464,8 @@ def selected_vs_params(rows: Sequence[dict[str, Any]], *, goal: str, lam: float,
                         y=[r[metric] for r in pts],
                         mode="lines+markers",
                         name=f"{method}, depth {depth}",
-                        legendgroup=f"{method}-{depth}",
-                        showlegend=(row, col) == (1, 1),
+                        legendgroup=method,  # the legend: a colour per method, a dash per depth
+                        showlegend=False,
                         line={"color": color, "dash": dash},
                         marker={"size": 8, "color": color, "symbol": symbol},
                         hovertext=[
@@ -484,13 +484,29 @@ def selected_vs_params(rows: Sequence[dict[str, Any]], *, goal: str, lam: float,
                     y=[v for _, v in ref],
                     mode="lines",
                     line={"color": "black", "dash": dash, "width": 1.5},
-                    name=f"retrain reference, depth {depth}",
-                    legendgroup=f"retrain-{depth}",
-                    showlegend=(row, col) == (1, 1),
+                    name="retrain reference (black)",
+                    hovertext=[f"retrain reference, depth {depth}"] * len(ref),
+                    legendgroup="retrain",
+                    showlegend=(row, col) == (1, 1) and di == 0,
                 ),
                 row=row,
                 col=col,
             )
+    for mi, method in enumerate(methods):  # legend entries only: a colour per method ...
+        color = METHOD_COLORS[mi % len(METHOD_COLORS)]
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line={"color": color}, name=method, legendgroup=method))
+    for di, depth in enumerate(depths):  # ... and a dash and symbol per depth
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="lines+markers",
+                line={"color": "#666", "dash": DEPTH_DASHES[di % len(DEPTH_DASHES)]},
+                marker={"symbol": SYMBOLS[di % len(SYMBOLS)], "color": "#666"},
+                name=f"depth {depth}",
+                hoverinfo="skip",
+            )
+        )
     fig.update_xaxes(type="log", title_text="parameters (original)")
     fig.update_layout(
         title=f"selected points against parameter count ({goal}, λ {lam:g}, sparsity {sparsity:g}): width and depth at equal size",
