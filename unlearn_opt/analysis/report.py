@@ -536,11 +536,16 @@ def save_on_studies(data: ReportData, figs: Mapping[str, Sequence[go.Figure]], *
                 )
         save_note(s.study, "\n".join(lines))
     exp = res.experiment
+    deep = exp.spec.deep  # a depth column when the spec has depths other than [1]
     models = [
-        f"| {kind} | {w:g} | {sp:g} | {m['train_error']:.4f} | {m['test_error']:.4f} | {'over' if m['overparameterized'] else 'under'} |"
-        for (kind, w, sp), m in sorted(res.originals.items())
+        f"| {k.kind} | {k.width:g} | "
+        + (f"{k.depth} | " if deep else "")
+        + f"{k.sparsity:g} | {m['train_error']:.4f} | {m['test_error']:.4f} | {'over' if m['overparameterized'] else 'under'} |"
+        for k, m in sorted(res.models.items())
+        if k.replicate == 0
     ]
     note = [f"## {exp.originals_study}: the trained models", "", ORIGINALS_ABOUT, ""]
-    note += ["| kind | width | sparsity | train_error | test_error | regime |", "|---|---|---|---|---|---|", *models]
+    head = ["kind", "width", *(["depth"] if deep else []), "sparsity", "train_error", "test_error", "regime"]
+    note += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *models]
     if storage is not None:
         save_note(optuna.load_study(study_name=exp.originals_study, storage=storage), "\n".join(note))
