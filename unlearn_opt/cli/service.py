@@ -124,7 +124,7 @@ def print_created(made: Created, console: Console) -> None:
 @click.option("--new-version", is_flag=True, help="If the name exists with another spec, store this one as NAME.vK.")
 @json_option
 def create_study_command(spec_path: str, storage: str | None, artifacts: str | None, new_version: bool, as_json: bool) -> None:
-    """Create one study per (width, sparsity, method, goal) of SPEC (idempotent)."""
+    """Create one study per (width, depth, sparsity, method, goal) of SPEC (idempotent)."""
     from unlearn_opt.service.commands import create_study
 
     _quiet_optuna()
