@@ -142,6 +142,18 @@ def test_create_study_refuses_depth_for_a_fixed_family_with_exit_2(
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "storage").exists()
 
 
+def test_trial_refuses_a_depth_its_architecture_lacks_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "s.toml").write_text('name = "x"\ndataset = "digits"\narchitecture = "cnn"\nwidths = [1]\n')
+    monkeypatch.chdir(tmp_path)
+    for depth, problem in (("2", "--depth: architecture 'cnn' has a fixed depth"), ("0", "--depth: must be > 0 (got 0)")):
+        with pytest.raises(SystemExit) as done:
+            main(["trial", "s.toml", "--width", "1", "--depth", depth, "--method", "finetune"])
+        err = capsys.readouterr().err
+        assert done.value.code == 2 and problem in err and len(err.strip().splitlines()) == 1
+
+
 # ------------------------------------------------------------------ names and tickets
 
 
