@@ -42,8 +42,7 @@ class _TrivialWorkspace:
 class TrivialWorker(Worker):
     """The real worker loop with the engine replaced (originals complete instantly)."""
 
-    @property
-    def ws(self) -> Any:
+    def workspace(self, replicate: int) -> Any:
         return _TrivialWorkspace()
 
     def _ensure_original(self, *_: Any, **__: Any) -> None:
