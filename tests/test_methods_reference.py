@@ -342,6 +342,6 @@ def test_workspace_gives_each_method_its_batch_sizes_capped_at_the_split(monkeyp
     assert built == [("retain", 256), ("forget", 40)]
     assert run("gradient_ascent", {"epochs": 1})["forget_batch_size"] == 40 and built == [("forget", 40)]
     assert run("finetune", {"epochs": 1, "batch_size": 1000})["batch_size"] == n_r and built == [("retain", n_r)]
-    ws.retrain = lambda width: (original(), None)
+    ws.retrain = lambda width, depth=1: (original(), None)
     run("retrain", {})
     assert built == []  # retrain reads no batches
