@@ -149,6 +149,32 @@ def _grid(n: int, cols: int) -> list[tuple[int, int]]:
     return [(i // cols + 1, i % cols + 1) for i in range(n)]
 
 
+def _method_lines(fig: go.Figure, picked: Sequence[dict[str, Any]], *, x: str, metric: str, row: int, col: int) -> None:
+    """One line per (method, λ) of the selected points' ``metric`` against ``x`` (width or depth):
+    a colour and symbol per method, thicker lines and larger markers for larger λ."""
+    methods = sorted({r["method"] for r in picked})
+    lambdas = sorted({r["lambda"] for r in picked})
+    for mi, method in enumerate(methods):
+        color = METHOD_COLORS[mi % len(METHOD_COLORS)]
+        for li, lam in enumerate(lambdas):
+            pts = sorted((r for r in picked if r["method"] == method and r["lambda"] == lam), key=lambda r: r[x])
+            fig.add_trace(
+                go.Scatter(
+                    x=[r[x] for r in pts],
+                    y=[r[metric] for r in pts],
+                    mode="lines+markers",
+                    name=method,
+                    legendgroup=method,
+                    showlegend=((row, col) == (1, 1) and li == 0),
+                    line={"color": color, "width": 1 + li},
+                    marker={"size": 5 + 3 * li, "color": color, "symbol": SYMBOLS[mi % len(SYMBOLS)]},
+                    hovertext=[f"{method} λ={lam:g} {x} {r[x]:g} trial {r['trial_number']}" for r in pts],
+                ),
+                row=row,
+                col=col,
+            )
+
+
 def selected_vs_width(rows: Sequence[dict[str, Any]], *, goal: str, sparsity: float, threshold: float | None = None) -> go.Figure:
     """The papers' figure: metrics of the selected points against width, a line per method
     (marker size ∝ λ), with the retrain reference (black, dotted) and the original (grey,
@@ -158,29 +184,10 @@ def selected_vs_width(rows: Sequence[dict[str, Any]], *, goal: str, sparsity: fl
     cells = _grid(len(PAPER_METRICS), cols)
     fig = make_subplots(rows=cells[-1][0], cols=cols, subplot_titles=PAPER_METRICS, horizontal_spacing=0.07, vertical_spacing=0.2)
     picked = [r for r in rows if r["goal"] == goal and r["sparsity"] == sparsity and r.get("trial_number") is not None]
-    methods = sorted({r["method"] for r in picked})
     lambdas = sorted({r["lambda"] for r in picked})
     by_width = {r["width"]: r for r in sorted(picked, key=lambda r: r["width"])}  # references depend on width only
     for metric, (row, col) in zip(PAPER_METRICS, cells):
-        for mi, method in enumerate(methods):
-            color = METHOD_COLORS[mi % len(METHOD_COLORS)]
-            for li, lam in enumerate(lambdas):
-                pts = sorted((r for r in picked if r["method"] == method and r["lambda"] == lam), key=lambda r: r["width"])
-                fig.add_trace(
-                    go.Scatter(
-                        x=[r["width"] for r in pts],
-                        y=[r[metric] for r in pts],
-                        mode="lines+markers",
-                        name=method,
-                        legendgroup=method,
-                        showlegend=((row, col) == (1, 1) and li == 0),
-                        line={"color": color, "width": 1 + li},
-                        marker={"size": 5 + 3 * li, "color": color, "symbol": SYMBOLS[mi % len(SYMBOLS)]},
-                        hovertext=[f"{method} λ={lam:g} trial {r['trial_number']}" for r in pts],
-                    ),
-                    row=row,
-                    col=col,
-                )
+        _method_lines(fig, picked, x="width", metric=metric, row=row, col=col)
         for kind, style, label in (
             ("retrain", {"color": "black", "dash": "dot", "width": 2}, "retrain reference"),
             ("original", {"color": "#888", "dash": "dash", "width": 2}, "original (before unlearning)"),
@@ -394,28 +401,9 @@ def selected_vs_depth(rows: Sequence[dict[str, Any]], *, goal: str, width: float
         for r in rows
         if r["goal"] == goal and r["width"] == width and r["sparsity"] == sparsity and r.get("trial_number") is not None
     ]
-    methods = sorted({r["method"] for r in picked})
     lambdas = sorted({r["lambda"] for r in picked})
     for metric, (row, col) in zip(PAPER_METRICS, cells):
-        for mi, method in enumerate(methods):
-            color = METHOD_COLORS[mi % len(METHOD_COLORS)]
-            for li, lam in enumerate(lambdas):
-                pts = sorted((r for r in picked if r["method"] == method and r["lambda"] == lam), key=lambda r: r["depth"])
-                fig.add_trace(
-                    go.Scatter(
-                        x=[r["depth"] for r in pts],
-                        y=[r[metric] for r in pts],
-                        mode="lines+markers",
-                        name=method,
-                        legendgroup=method,
-                        showlegend=((row, col) == (1, 1) and li == 0),
-                        line={"color": color, "width": 1 + li},
-                        marker={"size": 5 + 3 * li, "color": color, "symbol": SYMBOLS[mi % len(SYMBOLS)]},
-                        hovertext=[f"{method} λ={lam:g} depth {r['depth']} trial {r['trial_number']}" for r in pts],
-                    ),
-                    row=row,
-                    col=col,
-                )
+        _method_lines(fig, picked, x="depth", metric=metric, row=row, col=col)
         _reference_lines(fig, picked, x="depth", metric=metric, row=row, col=col, legend=(row, col) == (1, 1))
     depths = sorted({r["depth"] for r in picked})
     fig.update_xaxes(title_text="depth", tickvals=depths, ticktext=[str(d) for d in depths])
