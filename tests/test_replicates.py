@@ -305,6 +305,14 @@ def test_aggregation_matches_brute_force_on_a_hand_made_storage(tmp_path: Path) 
     assert (c_row["r0"], c_row["r1"], c_row["r2"], c_row["overall"]) == ("holds", "does not hold", "does not hold", "cannot tell")
     overall_c = next(f for f in data.findings if f.claim == "c")
     assert overall_c.holds is None and overall_c.summary.startswith("holds in 1 of 3 replicates")
+    # what stands behind each overall verdict is the sum over the replicates, not replicate 0's alone
+    for i, overall in enumerate(data.findings):
+        per = [found[i] for found in data.replicates.per_replicate.values()]
+        assert overall.replicates == 3 and overall.rule == per[0].rule != ""
+        assert (overall.points, overall.trials) == (sum(f.points for f in per), sum(f.trials for f in per))
+    overall_a = next(f for f in data.findings if f.claim == "a")
+    assert overall_a.points > 0 and overall_a.trials > 0 and "3 replicate(s)" in overall_a.evidence()
+    assert set(overall_a.by_lambda) == {0.2, 0.6}
 
 
 # ------------------------------------------------------------------ end to end, MNIST-1D

@@ -113,6 +113,14 @@ def replicate_findings(
                 holds=overall_verdict(verdicts),
                 summary=f"holds in {held} of {len(verdicts)} replicates. {detail}",
                 table=[{"replicate": r, **row} for r, found in per.items() for row in found[i].table],
+                rule=first.rule,
+                points=sum(found[i].points for found in per.values()),
+                trials=sum(found[i].trials for found in per.values()),
+                replicates=len(per),
+                by_lambda={
+                    lam: overall_verdict([found[i].by_lambda.get(lam) for found in per.values()])
+                    for lam in sorted({lam for found in per.values() for lam in found[i].by_lambda})
+                },
             )
         )
     return ReplicateFindings(per, overall)
