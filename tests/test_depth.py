@@ -76,6 +76,27 @@ def test_cnn1d_depth_two_has_six_conv_layers_counted_by_hand() -> None:
     ]
 
 
+def test_cnn1d_added_layers_are_residual_steps() -> None:
+    """Each added layer is h ← h + ReLU(conv(h)): with their weights and biases zeroed, depth 2
+    computes exactly what depth 1 computes with the same first three layers and linear layer."""
+    torch.manual_seed(0)
+    deep = build_model("cnn1d", width=0.5, num_classes=10, input_shape=(1, 40), depth=2)
+    shallow = build_model("cnn1d", width=0.5, num_classes=10, input_shape=(1, 40), depth=1)
+    shallow.load_state_dict({k: v for k, v in deep.state_dict().items() if not k.startswith("extra.")})
+    x = torch.randn(4, 1, 40)
+    with torch.no_grad():
+        for conv in deep.extra:
+            conv.weight.zero_()
+            conv.bias.zero_()
+        assert torch.equal(deep(x), shallow(x))
+        # one added layer with weights: the shortcut plus ReLU(conv(h)), computed by hand
+        conv = deep.extra[0]
+        conv.bias.fill_(1.0)
+        h = shallow.conv3(shallow.conv2(shallow.conv1(x).relu()).relu()).relu()
+        expected = shallow.linear((h + torch.nn.functional.conv1d(h, conv.weight, conv.bias, padding=1).relu()).flatten(1))
+        assert torch.allclose(deep(x), expected)
+
+
 def test_resnets_and_the_transformer_multiply_their_blocks() -> None:
     r18 = build_model("resnet18", width=0.125, num_classes=10, input_shape=(3, 8, 8), depth=2)
     assert [len(getattr(r18, f"layer{i}")) for i in (1, 2, 3, 4)] == [4, 4, 4, 4]

@@ -3,8 +3,11 @@ layers of 25·w channels (kernels 5, 3, 3; stride 2; padding 1), each followed b
 linear layer over the flattened features. At w = 1 on 40-sample signals: 5 210 parameters.
 
 Depth d: 3·d conv layers; the first three are the reference's (stride 2), the 3·(d − 1) after
-them have kernel 3, stride 1, padding 1 (length kept), each followed by ReLU: each adds
-c·c·3 + c parameters (c = 25·w)."""
+them have kernel 3, stride 1, padding 1 (length kept), each a residual step h ← h + ReLU(conv(h))
+with an identity shortcut: each adds c·c·3 + c parameters (c = 25·w). Without the shortcuts the
+deeper network fits worse, not better (train error at width 0.5: 0.06 / 0.08 / 0.11 / 0.90 at
+depths 1–4, against 0.06 / 0.02 / 0.003 / 0.02 with them), so depth could not be compared with
+width at all."""
 
 from __future__ import annotations
 
@@ -45,5 +48,5 @@ class CNN1D(nn.Module):
         h = self.conv2(h).relu()
         h = self.conv3(h).relu()
         for conv in self.extra:
-            h = conv(h).relu()
+            h = h + conv(h).relu()
         return self.linear(h.flatten(1))
