@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,31 @@ def test_results_specs_cover_the_study() -> None:
     bias = load_spec(ROOT / "studies" / "digits-bias-removal.toml")
     assert list(bias.goals) == ["bias_removal"]
     assert bias.forget.corrupt_labels and bias.widths == sweep.widths and bias.methods == sweep.methods
+
+
+def test_mnist1d_results_specs_cover_the_study() -> None:
+    """docs/RESULTS.md on MNIST-1D: widths from about 0.1 to 8, five methods and the retrain
+    reference, 3 replicates, privacy and bias removal (corrupted labels) with the same recipe, and
+    prune-then-unlearn on the width sweep's first replicate (same seed, splits and recipe)."""
+    sweep = load_spec(ROOT / "studies" / "mnist1d-width-sweep.toml")
+    assert sweep.dataset == "mnist1d" and sweep.architecture == "cnn1d"
+    assert min(sweep.widths) <= 0.125 and max(sweep.widths) >= 8 and sweep.replicates == 3
+    assert set(sweep.methods) == {"scrub", "neggrad", "l1_sparse", "gradient_ascent", "finetune", "retrain"}
+    assert list(sweep.goals) == ["privacy"] and not sweep.forget.corrupt_labels
+    bias = load_spec(ROOT / "studies" / "mnist1d-bias-removal.toml")
+    assert list(bias.goals) == ["bias_removal"] and bias.forget.corrupt_labels
+    assert (bias.widths, bias.methods, bias.replicates, bias.original, bias.n_trials) == (
+        sweep.widths,
+        sweep.methods,
+        sweep.replicates,
+        sweep.original,
+        sweep.n_trials,
+    )
+    prune = load_spec(ROOT / "studies" / "mnist1d-prune.toml")
+    assert sorted(prune.sparsities) == [0.0, 0.5, 0.9] and prune.replicates >= 1
+    assert {"finetune", "l1_sparse"} <= set(prune.methods) and set(prune.widths) <= set(sweep.widths)
+    assert (prune.seed, prune.forget, prune.validation) == (sweep.seed, sweep.forget, sweep.validation)
+    assert dataclasses.replace(prune.original, prune_epochs=None) == sweep.original
 
 
 def test_roundtrip_and_digest() -> None:
