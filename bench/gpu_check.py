@@ -252,6 +252,7 @@ def plan(args: argparse.Namespace, out: Path) -> list[list[Section]]:
     """The sections, in groups run one after the other (a group's sections side by side)."""
     quick, device = args.quick, args.device
     bench = ["--device", device] + (["--quick"] if quick else [])
+    window = ["--window", str(args.workers_window)] if args.workers_window else []
     timeout = ["--timeout", "600" if quick else "240"] if importlib.util.find_spec("pytest_timeout") else []
     pytest = ["-m", "pytest", "-m", "cuda", "tests/test_gpu_cuda.py", "-v", "-p", "no:cacheprovider", "-p", "no:logging"]
     pytest += ["-o", "junit_family=xunit1", *timeout]  # xunit1: the tests' recorded figures go into the JUnit file
@@ -274,7 +275,7 @@ def plan(args: argparse.Namespace, out: Path) -> list[list[Section]]:
             Section("memory", ["-m", "bench.gpu_memory", *bench], cap(150)),
         ],
         [Section("epoch", ["-m", "bench.gpu_epoch", *bench], cap(200))],
-        [Section("workers", ["-m", "bench.gpu_workers", *bench], cap(220))],
+        [Section("workers", ["-m", "bench.gpu_workers", *bench, *window], cap(220))],
         [
             Section(
                 "tests_compile",
@@ -294,6 +295,7 @@ def main() -> None:
     p.add_argument("--device", default="auto", help="cuda, cpu or auto (cuda when available).")
     p.add_argument("--budget", type=float, default=None, help="Seconds for everything (default 450; --quick 3600).")
     p.add_argument("--sections", default=None, help="Only these, comma-separated (tests,memory,epoch,workers,tests_compile).")
+    p.add_argument("--workers-window", type=float, default=None, help="Seconds counted per worker count in the workers section.")
     args = p.parse_args()
     import torch
 

@@ -73,9 +73,9 @@ def test_the_whole_check_runs_on_the_cpu(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_section_past_its_time_is_stopped_with_everything_it_started(tmp_path: Path) -> None:
-    # 30 s: the launcher has started its first workers by then (about 10 s in, on a loaded machine),
-    # and the section (two launches, 8 s windows each) cannot end before it (46 s on a fast one)
-    out = gpu_check(tmp_path, "--sections", "workers", "--budget", "30", timeout=600)
+    # 90 s: the launcher has started its first workers by then (10 s in on an idle machine, over 30 s
+    # under a loaded test run), and the section (two launches, 600 s windows) cannot end before it
+    out = gpu_check(tmp_path, "--sections", "workers", "--budget", "90", "--workers-window", "600", timeout=600)
     assert out.returncode == 1, out.stdout[-3000:]
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     assert report["sections"]["workers"]["status"] == "timeout" and report["finished"]
