@@ -426,3 +426,27 @@ def test_create_study_lists_many_replicated_studies_one_row_per_method() -> None
     text = console.export_text()
     assert [line.count("0.25 0.5 1 2") for line in text.splitlines() if "reps(/rR)/w*/" in line] == [1, 1, 1]
     assert "36 studies (3 replicates, R = 1..2 under /rR), 24 original/retrain models" in text
+
+
+def test_each_replicates_threshold_is_marked_with_its_count() -> None:
+    """The replicate figures mark every replicate's own interpolation threshold, not replicate
+    0's alone: thresholds 1, 2, 1 give two dotted lines, named "in 2 of 3" and "in 1 of 3"."""
+    from unlearn_opt.analysis.figures import threshold_marks
+    from unlearn_opt.analysis.replicates import originals_errorbars
+
+    assert threshold_marks(None) == [] and threshold_marks(2.0) == [(2.0, "interpolation threshold (width 2)")]
+    assert threshold_marks([1.0, 1.0]) == [(1.0, "interpolation threshold (width 1 in every replicate)")]
+    assert threshold_marks([1.0, None]) == [(1.0, "interpolation threshold (width 1 in 1 of 2 replicates)")]
+    assert threshold_marks([None, None]) == []
+    rows = [
+        {"kind": "original", "width": w, "sparsity": 0.0, "n": 3, "train_error_mean": e, "train_error_std": 0.01}
+        | {"test_error_mean": e + 0.05, "test_error_std": 0.01}
+        for w, e in ((0.5, 0.1), (1.0, 0.003), (2.0, 0.0))
+    ]
+    fig = originals_errorbars(rows, threshold=[1.0, 2.0, 1.0])
+    assert sorted(shape.x0 for shape in fig.layout.shapes) == [1.0, 2.0]
+    names = {t.name for t in fig.data}
+    assert {
+        "interpolation threshold (width 1 in 2 of 3 replicates)",
+        "interpolation threshold (width 2 in 1 of 3 replicates)",
+    } <= names

@@ -115,10 +115,12 @@ def log_widths(widths: Sequence[float]) -> bool:
     return bool(ws) and max(ws) / min(ws) >= 10
 
 
-def width_axis(fig: go.Figure, widths: Sequence[float], *, threshold: float | None = None) -> None:
+def width_axis(fig: go.Figure, widths: Sequence[float], *, threshold: float | Sequence[float | None] | None = None) -> None:
     """Every width axis of ``fig``: log scale when the widths span decades, labelled at the
     experiment's own widths (not at plotly's 2, 5, 10) and slanted so that close ones
-    (0.02, 0.03, 0.05) do not overlap, and the interpolation threshold marked by a dotted line."""
+    (0.02, 0.03, 0.05) do not overlap, and the interpolation threshold marked by a dotted line.
+    ``threshold`` may be one per replicate: each distinct one is marked and named with the number
+    of replicates where it lies."""
     ticks = sorted(set(widths))
     log = log_widths(ticks)
     fig.update_xaxes(
@@ -129,9 +131,9 @@ def width_axis(fig: go.Figure, widths: Sequence[float], *, threshold: float | No
         tickangle=-45,
         tickfont={"size": 11},
     )
-    if threshold is not None:
+    for width, name in threshold_marks(threshold):
         # shapes take data values on log axes too (annotations would need log10)
-        fig.add_vline(x=threshold, line_dash="dot", line_color="#555", row="all", col="all")
+        fig.add_vline(x=width, line_dash="dot", line_color="#555", row="all", col="all")
         # named in the legend (a line that draws nothing), where it does not cover a subplot title
         fig.add_trace(
             go.Scatter(
@@ -139,10 +141,26 @@ def width_axis(fig: go.Figure, widths: Sequence[float], *, threshold: float | No
                 y=[None],
                 mode="lines",
                 line={"color": "#555", "dash": "dot", "width": 1.5},
-                name=f"{THRESHOLD_TEXT} (width {threshold:g})",
+                name=name,
                 hoverinfo="skip",
             )
         )
+
+
+def threshold_marks(threshold: float | Sequence[float | None] | None) -> list[tuple[float, str]]:
+    """(width, legend name) of each interpolation threshold to mark: the one threshold, or each
+    distinct one of the replicates' with how many replicates have it ("width 1 in 2 of 3
+    replicates"); replicates without an over-parameterized width add no line."""
+    if threshold is None:
+        return []
+    if isinstance(threshold, (int, float)):
+        return [(float(threshold), f"{THRESHOLD_TEXT} (width {threshold:g})")]
+    per_replicate = list(threshold)
+    found = [t for t in per_replicate if t is not None]
+    if len(set(found)) == 1 and len(found) == len(per_replicate):
+        return [(found[0], f"{THRESHOLD_TEXT} (width {found[0]:g} in every replicate)")]
+    n = len(per_replicate)
+    return [(w, f"{THRESHOLD_TEXT} (width {w:g} in {found.count(w)} of {n} replicates)") for w in sorted(set(found))]
 
 
 def _grid(n: int, cols: int) -> list[tuple[int, int]]:

@@ -138,7 +138,11 @@ def _mean_std_trace(pts: Sequence[Mapping[str, Any]], metric: str, **style: Any)
 
 
 def errorbar_vs_width(
-    agg: Sequence[Mapping[str, Any]], *, goal: str, sparsity: float = 0.0, threshold: float | None = None
+    agg: Sequence[Mapping[str, Any]],
+    *,
+    goal: str,
+    sparsity: float = 0.0,
+    threshold: float | Sequence[float | None] | None = None,
 ) -> go.Figure:
     """Mean ± std over replicates of the selected points' metrics against width (log axis), a
     line per method, one panel per metric, line width growing with λ."""
@@ -198,7 +202,9 @@ def aggregate_originals(
     return out
 
 
-def originals_errorbars(rows: Sequence[Mapping[str, Any]], *, threshold: float | None = None) -> go.Figure:
+def originals_errorbars(
+    rows: Sequence[Mapping[str, Any]], *, threshold: float | Sequence[float | None] | None = None
+) -> go.Figure:
     """Dense originals' (and retrain references') train and test error against width, mean ± std
     over replicates: the interpolation threshold with its spread."""
     fig = go.Figure()

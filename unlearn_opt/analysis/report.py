@@ -328,7 +328,7 @@ def render_report(data: ReportData) -> RenderedReport:
     )
 
     if data.replicates is not None and data.aggregate is not None:
-        _replicates_section(page, data, goals=exp.spec.goals, static=static, threshold=threshold)
+        _replicates_section(page, data, goals=exp.spec.goals, static=static)
 
     page.section("originals", "Original models against width")
     originals_fig = originals_vs_width(res)
@@ -418,9 +418,7 @@ def render_report(data: ReportData) -> RenderedReport:
     return RenderedReport(page.render(), static, dashboard_figs)
 
 
-def _replicates_section(
-    page: _Page, data: ReportData, *, goals: Sequence[str], static: dict[str, go.Figure], threshold: float | None
-) -> None:
+def _replicates_section(page: _Page, data: ReportData, *, goals: Sequence[str], static: dict[str, go.Figure]) -> None:
     """The replicates' verdicts per claim, the originals' errors and per goal the selected
     points' metrics, mean ± std over replicates; the sections after it show replicate 0."""
     found, agg = data.replicates, data.aggregate
@@ -435,12 +433,15 @@ def _replicates_section(
         "show replicate 0.",
     )
     page.raw(_table(found.table(), ["claim", *[f"r{r}" for r in sorted(found.per_replicate)], "overall"]))
-    originals_fig = originals_errorbars(aggregate_originals(data.results.replicate_originals), threshold=threshold)
+    # each replicate's threshold (its own originals), not replicate 0's
+    reps = data.results.replicate_originals
+    thresholds = [interpolation_threshold(reps[r]) for r in sorted(reps)]
+    originals_fig = originals_errorbars(aggregate_originals(reps), threshold=thresholds)
     page.figure(originals_fig)
     static["replicates-originals"] = originals_fig
     for goal in goals:
         for sparsity in sorted({r["sparsity"] for r in agg if r["goal"] == goal}):
-            fig = errorbar_vs_width(agg, goal=goal, sparsity=sparsity, threshold=threshold)
+            fig = errorbar_vs_width(agg, goal=goal, sparsity=sparsity, threshold=thresholds)
             page.figure(fig)
             if sparsity == 0.0:
                 static[f"replicates-{goal}"] = fig
