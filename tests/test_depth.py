@@ -77,8 +77,9 @@ def test_cnn1d_depth_two_has_six_conv_layers_counted_by_hand() -> None:
 
 
 def test_cnn1d_added_layers_are_residual_steps() -> None:
-    """Each added layer is h ← h + ReLU(conv(h)): with their weights and biases zeroed, depth 2
-    computes exactly what depth 1 computes with the same first three layers and linear layer."""
+    """Each added layer is h ← h + ReLU(conv(h)), d − 1 of them after each strided layer: with
+    their weights and biases zeroed, depth 2 computes exactly what depth 1 computes with the same
+    first three layers and linear layer; with one of them set, the step sits where it should."""
     torch.manual_seed(0)
     deep = build_model("cnn1d", width=0.5, num_classes=10, input_shape=(1, 40), depth=2)
     shallow = build_model("cnn1d", width=0.5, num_classes=10, input_shape=(1, 40), depth=1)
@@ -89,12 +90,15 @@ def test_cnn1d_added_layers_are_residual_steps() -> None:
             conv.weight.zero_()
             conv.bias.zero_()
         assert torch.equal(deep(x), shallow(x))
-        # one added layer with weights: the shortcut plus ReLU(conv(h)), computed by hand
-        conv = deep.extra[0]
+        # one added layer with weights, the one after the second strided layer (stage 1 of 0..2):
+        # the shortcut plus ReLU(conv(h)) there, computed by hand
+        conv = deep.extra[1]
+        conv.weight.normal_()
         conv.bias.fill_(1.0)
-        h = shallow.conv3(shallow.conv2(shallow.conv1(x).relu()).relu()).relu()
-        expected = shallow.linear((h + torch.nn.functional.conv1d(h, conv.weight, conv.bias, padding=1).relu()).flatten(1))
-        assert torch.allclose(deep(x), expected)
+        h = shallow.conv2(shallow.conv1(x).relu()).relu()
+        h = h + torch.nn.functional.conv1d(h, conv.weight, conv.bias, padding=1).relu()
+        expected = shallow.linear(shallow.conv3(h).relu().flatten(1))
+        assert torch.allclose(deep(x), expected, atol=1e-5)
 
 
 def test_resnets_and_the_transformer_multiply_their_blocks() -> None:
