@@ -41,9 +41,11 @@ def test_results_specs_cover_the_study() -> None:
 
 
 def test_mnist1d_results_specs_cover_the_study() -> None:
-    """docs/RESULTS.md on MNIST-1D: widths from 0.25 (the narrowest that trains in every replicate) to 8, five methods and the retrain
-    reference, 3 replicates, privacy and bias removal (corrupted labels) with the same recipe, and
-    prune-then-unlearn on the width sweep's first replicate (same seed, splits and recipe)."""
+    """docs/RESULTS.md on MNIST-1D: widths from 0.25 (the narrowest that trains in every replicate)
+    to 8, five methods and the retrain reference, 3 replicates, privacy and bias removal (corrupted
+    labels) with the same recipe (bias removal up to width 4, which already fits every wrong
+    label), and prune-then-unlearn on the width sweep's first replicate (same seed, splits and
+    recipe)."""
     sweep = load_spec(ROOT / "studies" / "mnist1d-width-sweep.toml")
     assert sweep.dataset == "mnist1d" and sweep.architecture == "cnn1d"
     assert min(sweep.widths) <= 0.25 and max(sweep.widths) >= 8 and sweep.replicates == 3
@@ -51,8 +53,8 @@ def test_mnist1d_results_specs_cover_the_study() -> None:
     assert list(sweep.goals) == ["privacy"] and not sweep.forget.corrupt_labels
     bias = load_spec(ROOT / "studies" / "mnist1d-bias-removal.toml")
     assert list(bias.goals) == ["bias_removal"] and bias.forget.corrupt_labels
-    assert (bias.widths, bias.methods, bias.replicates, bias.original, bias.n_trials) == (
-        sweep.widths,
+    assert set(bias.widths) <= set(sweep.widths) and min(bias.widths) <= 0.25 and max(bias.widths) >= 4
+    assert (bias.methods, bias.replicates, bias.original, bias.n_trials) == (
         sweep.methods,
         sweep.replicates,
         sweep.original,
