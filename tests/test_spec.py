@@ -67,6 +67,31 @@ def test_mnist1d_results_specs_cover_the_study() -> None:
     assert dataclasses.replace(prune.original, prune_epochs=None) == sweep.original
 
 
+def test_mnist1d_depth_and_transformer_specs_pair_their_goals() -> None:
+    """The depth and Transformer questions: each a privacy spec and a corrupted-label bias-removal
+    spec that differ only there; depth at one width, on the width sweep's recipe, seed and splits."""
+    sweep = load_spec(ROOT / "studies" / "mnist1d-width-sweep.toml")
+    for stem, architecture in (("mnist1d-depth", "cnn1d"), ("mnist1d-transformer", "transformer")):
+        privacy = load_spec(ROOT / "studies" / f"{stem}.toml")
+        bias = load_spec(ROOT / "studies" / f"{stem}-bias-removal.toml")
+        assert privacy.architecture == bias.architecture == architecture
+        assert list(privacy.goals) == ["privacy"] and not privacy.forget.corrupt_labels
+        assert list(bias.goals) == ["bias_removal"] and bias.forget.corrupt_labels
+        assert (privacy.widths, privacy.depths, privacy.methods, privacy.original, privacy.n_trials) == (
+            bias.widths,
+            bias.depths,
+            bias.methods,
+            bias.original,
+            bias.n_trials,
+        )
+        assert privacy.replicates == 3 and (privacy.seed, privacy.validation) == (sweep.seed, sweep.validation)
+        assert {"scrub", "neggrad", "l1_sparse", "retrain"} <= set(privacy.methods)
+    depth = load_spec(ROOT / "studies" / "mnist1d-depth.toml")
+    assert len(depth.widths) == 1 and len(depth.depths) >= 3 and depth.original == sweep.original
+    transformer = load_spec(ROOT / "studies" / "mnist1d-transformer.toml")
+    assert len(transformer.widths) >= 4 and transformer.depths == (1,)
+
+
 def test_roundtrip_and_digest() -> None:
     spec = spec_from_dict({**BASE, "search": {"scrub": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}}}})
     again = spec_from_dict(spec.to_dict())
