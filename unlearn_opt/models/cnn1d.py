@@ -49,6 +49,6 @@ class CNN1D(nn.Module):
         h, n = x, self.steps_per_stage
         for stage, strided in enumerate((self.conv1, self.conv2, self.conv3)):
             h = strided(h).relu()
-            for conv in self.extra[stage * n : (stage + 1) * n]:
-                h = h + conv(h).relu()
+            for i in range(stage * n, (stage + 1) * n):  # int indexing: slicing builds a ModuleList per call
+                h = h + self.extra[i](h).relu()
         return self.linear(h.flatten(1))
