@@ -302,3 +302,5 @@ def test_mnist1d_with_two_depths_end_to_end(
     assert sorted((r["depth"], r["original_param_count"]) for r in rows) == [("1", str(one)), ("2", str(params[("original", 2)]))]
     page = (tmp_path / "rep" / "report.html").read_text()
     assert "selected points against parameter count" in page and "selected points against depth" in page
+    # one width, two depths: the findings are judged along depth
+    assert "along depth" in page and "A depth is over-parameterized" in (tmp_path / "rep" / "findings.md").read_text()

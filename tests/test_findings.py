@@ -131,3 +131,35 @@ def test_each_verdict_states_its_rule_what_stands_behind_it_and_whether_it_flips
     assert "flips across λ" in text and "train error is at most 0.5%" in text
     c = findings(rows, ORIGINALS, [], methods=["scrub"])[2]
     assert c.points == 2 and "original models" in c.evidence() and "≤ 0.05" in c.rule
+
+
+def test_along_depth_the_regimes_tables_and_words_are_by_depth() -> None:
+    """One width, two depths: the originals are keyed by depth, the rows matched by their depth
+    (their width is the same), and the statements, rules and tables say depth."""
+    originals = {
+        ("original", 1, 0.0): {"train_error": 0.03, "forget_error": 0.03, "forget_test_error": 0.13, "privacy_gap": 0.10},
+        ("original", 2, 0.0): {"train_error": 0.001, "forget_error": 0.0, "forget_test_error": 0.06, "privacy_gap": 0.06},
+    }
+    assert regimes(originals) == {1: "under", 2: "over"}
+    rows = [
+        {**row(0.75, "scrub", "privacy", 0.4, forget=0, test=t, gap=g), "depth": d, "study": f"x/d{d}", "n_complete": 3}
+        for d, t, g in ((1, 0.12, 0.05), (2, 0.07, 0.02))
+    ]
+    regions = [
+        {"width": 0.75, "depth": d, "sparsity": 0.0, "lambda": 0.4, "trial_number": 0, "c_prox": c, "s_far": s}
+        for d, c, s in ((1, 0.05, 0.95), (2, 0.10, 0.97))
+    ]
+    a, _, c, d, _ = findings(rows, originals, regions, methods=["scrub"], axis="depth")
+    # J_T: depth 1 0.4·0.05 + 0.6·0.12 = 0.092; depth 2 0.4·0.02 + 0.6·0.07 = 0.050
+    assert a.holds is True and [t["mean_J_test"] for t in a.table] == pytest.approx([0.092, 0.050])
+    assert [t["depth"] for t in a.table] == [1, 2] and "width" not in a.table[0]
+    assert a.statement == "Over-parameterized depths reach a better trade-off between the goal and test error."
+    assert "over the depths of each regime" in a.rule and (a.points, a.trials) == (2, 6)
+    assert c.holds is False and [t["depth"] for t in c.table] == [1, 2]  # depth 1's gap 0.10 > 0.05
+    # locality: depth 1 0.05 + 0.95 − 1 = 0.00, depth 2 0.10 + 0.97 − 1 = 0.07
+    assert d.holds is True and [t["locality"] for t in d.table] == pytest.approx([0.0, 0.07])
+    assert "more so at large depths" in d.statement
+    text = to_markdown([a, c, d])
+    assert "A depth is over-parameterized" in text and "| goal | lambda | depth | regime | mean_J_test |" in text
+    with pytest.raises(ValueError, match="axis"):
+        findings(rows, originals, regions, methods=["scrub"], axis="sparsity")

@@ -20,7 +20,7 @@ from optuna.trial import TrialState, create_trial
 
 from tests.service_helpers import check_exact, cli_env, run_cli
 from unlearn_opt.analysis.replicates import aggregate_originals
-from unlearn_opt.analysis.report import build_report, write_report
+from unlearn_opt.analysis.report import build_report, render_report, write_report, write_tables
 from unlearn_opt.analysis.selection import select
 from unlearn_opt.data import load_dataset
 from unlearn_opt.engine.workspace import replicate_splits
@@ -313,6 +313,56 @@ def test_aggregation_matches_brute_force_on_a_hand_made_storage(tmp_path: Path) 
     overall_a = next(f for f in data.findings if f.claim == "a")
     assert overall_a.points > 0 and overall_a.trials > 0 and "3 replicate(s)" in overall_a.evidence()
     assert set(overall_a.by_lambda) == {0.2, 0.6}
+
+
+def test_one_width_several_depths_are_aggregated_and_judged_along_depth(tmp_path: Path) -> None:
+    """widths = [1], depths = [1, 2], two replicates: the replicate means, the originals' means,
+    the findings and the CSVs are per depth (depth 1 under-parameterized, depth 2 over), not
+    depth 1 alone."""
+    spec = spec_from_dict(synthetic(widths=[1.0], depths=[1, 2], replicates=2, lambdas=[0.2]))
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    storage = open_storage(url, create=True)
+    exp, _ = create_experiment(
+        spec, storage=storage, splits=replicate_splits(spec), artifacts=resolve_artifacts(str(tmp_path / "art"), url)
+    )
+    test_error = {}
+    for key, name in exp.studies.items():
+        study = optuna.load_study(study_name=name, storage=storage)
+        t = 0.1 if key.depth == 2 else 0.2 + key.replicate / 10  # one trial: it is the selected point
+        test_error[key.depth, key.replicate] = t
+        v = {"forget_error": 0.0, "forget_test_error": 0.1, "privacy_gap": 0.1, "test_error": t, "val_error": t}
+        study.add_trial(_trial({**v, "mia_auc": 0.5, "lr": 0.01}))
+    originals = optuna.load_study(study_name=exp.originals_study, storage=storage)
+    for kind, width, sparsity, replicate, depth in exp.models_needed():
+        record = _record(width, 0.1 if depth == 1 else 0.0, 0.1 if depth == 1 else 0.03)
+        attrs = {"kind": kind, "width": width, "sparsity": sparsity, "replicate": replicate, "depth": depth, "record": record}
+        originals.add_trial(create_trial(state=TrialState.COMPLETE, value=0.2, user_attrs=attrs))
+
+    data = build_report(storage, "reps")
+    assert data.results.axis == "depth" and data.aggregate is not None and data.replicates is not None
+    assert sorted((r["depth"], r["n"]) for r in data.aggregate) == [(1, 2), (2, 2)] and "width" not in data.aggregate[0]
+    by_depth = {r["depth"]: r for r in data.aggregate}
+    assert by_depth[1]["test_error_mean"] == pytest.approx((0.2 + 0.3) / 2) and by_depth[2]["test_error_mean"] == pytest.approx(
+        0.1
+    )
+    rows = aggregate_originals(data.results.axis_originals(), axis="depth")
+    assert sorted((r["kind"], r["depth"], r["n"], r["train_error_mean"]) for r in rows) == [
+        ("original", 1, 2, 0.1),
+        ("original", 2, 2, 0.0),
+        ("retrain", 1, 2, 0.1),
+        ("retrain", 2, 2, 0.0),
+    ]
+    a, _, c, *_ = data.findings
+    # J_T at λ 0.2 = 0.2·0.1 + 0.8·E_T: depth 2 (0.1) below depth 1 (0.2, 0.3) in both replicates
+    assert a.holds is True and a.statement.startswith("Over-parameterized depths")
+    assert c.holds is False and all("depth" in t and "width" not in t for t in c.table)  # depth 1's gap 0.1 > 0.05
+    (tmp_path / "out").mkdir()
+    write_tables(data, tmp_path / "out")
+    assert (tmp_path / "out" / "replicates.csv").read_text().startswith("depth,sparsity,method,goal,lambda,n,")
+    assert (tmp_path / "out" / "replicates-originals.csv").read_text().startswith("kind,depth,")
+    assert "A depth is over-parameterized" in (tmp_path / "out" / "findings.md").read_text()
+    page = render_report(data).html
+    assert "Here: depth 2." in page and "along depth" in page
 
 
 # ------------------------------------------------------------------ end to end, MNIST-1D

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,30 @@ class ExperimentResults:
         """The depth whose originals ``originals`` holds (and the width figures and findings
         use): the spec's first."""
         return self.experiment.spec.depths[0]
+
+    @property
+    def axis(self) -> str:
+        """The size axis the findings and the replicate means run along: depth when the spec has
+        one width and several depths, width otherwise (at :attr:`reference_depth`)."""
+        spec = self.experiment.spec
+        return "depth" if len(spec.widths) == 1 and len(spec.depths) > 1 else "width"
+
+    def on_axis(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows on the axis: along width those at the reference depth; along depth all of
+        them (there is one width)."""
+        if self.axis == "depth":
+            return list(rows)
+        return [r for r in rows if r.get("depth", 1) == self.reference_depth]
+
+    def axis_originals(self) -> dict[int, Originals]:
+        """Every replicate's dense and sparse originals and retrain references keyed by (kind,
+        size on the axis, sparsity): :attr:`replicate_originals` along width, by depth along depth."""
+        if self.axis == "width":
+            return self.replicate_originals
+        out: dict[int, Originals] = {r: {} for r in self.replicate_originals}
+        for mk, record in sorted(self.models.items()):
+            out.setdefault(mk.replicate, {})[(mk.kind, mk.depth, mk.sparsity)] = record
+        return out
 
     def missing(self) -> list[str]:
         """What is not finished yet, one line each."""

@@ -115,23 +115,29 @@ def log_widths(widths: Sequence[float]) -> bool:
     return bool(ws) and max(ws) / min(ws) >= 10
 
 
-def width_axis(fig: go.Figure, widths: Sequence[float], *, threshold: float | Sequence[float | None] | None = None) -> None:
+def width_axis(
+    fig: go.Figure,
+    widths: Sequence[float],
+    *,
+    threshold: float | Sequence[float | None] | None = None,
+    axis: str = "width",
+) -> None:
     """Every width axis of ``fig``: log scale when the widths span decades, labelled at the
     experiment's own widths (not at plotly's 2, 5, 10) and slanted so that close ones
     (0.02, 0.03, 0.05) do not overlap, and the interpolation threshold marked by a dotted line.
     ``threshold`` may be one per replicate: each distinct one is marked and named with the number
-    of replicates where it lies."""
+    of replicates where it lies. ``axis="depth"``: the same for depths."""
     ticks = sorted(set(widths))
     log = log_widths(ticks)
     fig.update_xaxes(
         type="log" if log else "linear",
-        title_text="width",
+        title_text=axis,
         tickvals=ticks,
         ticktext=[f"{w:g}" for w in ticks],
         tickangle=-45,
         tickfont={"size": 11},
     )
-    for width, name in threshold_marks(threshold):
+    for width, name in threshold_marks(threshold, axis=axis):
         # shapes take data values on log axes too (annotations would need log10)
         fig.add_vline(x=width, line_dash="dot", line_color="#555", row="all", col="all")
         # named in the legend (a line that draws nothing), where it does not cover a subplot title
@@ -147,20 +153,21 @@ def width_axis(fig: go.Figure, widths: Sequence[float], *, threshold: float | Se
         )
 
 
-def threshold_marks(threshold: float | Sequence[float | None] | None) -> list[tuple[float, str]]:
+def threshold_marks(threshold: float | Sequence[float | None] | None, *, axis: str = "width") -> list[tuple[float, str]]:
     """(width, legend name) of each interpolation threshold to mark: the one threshold, or each
     distinct one of the replicates' with how many replicates have it ("width 1 in 2 of 3
-    replicates"); replicates without an over-parameterized width add no line."""
+    replicates"); replicates without an over-parameterized width add no line. ``axis``: the
+    word for the size (width or depth)."""
     if threshold is None:
         return []
     if isinstance(threshold, (int, float)):
-        return [(float(threshold), f"{THRESHOLD_TEXT} (width {threshold:g})")]
+        return [(float(threshold), f"{THRESHOLD_TEXT} ({axis} {threshold:g})")]
     per_replicate = list(threshold)
     found = [t for t in per_replicate if t is not None]
     if len(set(found)) == 1 and len(found) == len(per_replicate):
-        return [(found[0], f"{THRESHOLD_TEXT} (width {found[0]:g} in every replicate)")]
+        return [(found[0], f"{THRESHOLD_TEXT} ({axis} {found[0]:g} in every replicate)")]
     n = len(per_replicate)
-    return [(w, f"{THRESHOLD_TEXT} (width {w:g} in {found.count(w)} of {n} replicates)") for w in sorted(set(found))]
+    return [(w, f"{THRESHOLD_TEXT} ({axis} {w:g} in {found.count(w)} of {n} replicates)") for w in sorted(set(found))]
 
 
 def _grid(n: int, cols: int) -> list[tuple[int, int]]:

@@ -2,7 +2,9 @@
 (``selection_rows``), the originals and the stored decision-region scores, and returns its numbers
 and a verdict (True, False, or None when the experiment cannot tell).
 
-Under-/over-parameterized: the dense original's train error is above / at most 0.5 %.
+Under-/over-parameterized: the dense original's train error is above / at most 0.5 %. The
+claims compare models along one size axis (``axis``): width (at the spec's first depth), or depth
+when the spec has a single width and several depths; "widths" below reads "depths" then.
 
 - (a) trade-off: J_T = λ·g + (1 − λ)·E_T of the selected points (the paper's J_λ with the test
   error in place of the validation error, g = privacy_gap or 1 − E_F), averaged over the
@@ -36,6 +38,8 @@ SMALL_GAP_C = 0.05
 S_FAR_MIN_D = 0.9
 
 
+SIZE_AXES = ("width", "depth")
+
 RULES = {
     "a": "Per goal and λ, the selected points' J_T = λ·g + (1 − λ)·E_T (J_λ with the test error in place of the "
     "validation error), averaged over the methods scrub, neggrad and l1_sparse and over the widths of each regime. "
@@ -57,6 +61,18 @@ REGIME_RULE = (
 )
 
 
+def along(text: str, axis: str) -> str:
+    """``text`` (a statement or rule written along width) for the size ``axis``."""
+    if axis not in SIZE_AXES:
+        raise ValueError(f"axis must be one of {SIZE_AXES}, not {axis!r}")
+    return text if axis == "width" else text.replace("widths", f"{axis}s").replace("width", axis)
+
+
+def regime_rule(axis: str = "width") -> str:
+    """:data:`REGIME_RULE` along ``axis``."""
+    return along(REGIME_RULE, axis)
+
+
 @dataclass
 class Finding:
     """A claim, its verdict here, and what stands behind the verdict: the selected points used
@@ -74,6 +90,7 @@ class Finding:
     trials: int = 0
     replicates: int = 1
     by_lambda: dict[float, bool | None] = field(default_factory=dict)
+    axis: str = "width"  # the size axis the regimes and tables are along
 
     @property
     def flips(self) -> bool:
@@ -103,7 +120,8 @@ def _done(rows: Sequence[dict[str, Any]], **match: Any) -> list[dict[str, Any]]:
 
 
 def regimes(originals: dict[tuple[str, float, float], dict[str, Any]]) -> dict[float, str]:
-    """width → "under" or "over", from the dense original's train error."""
+    """size (the originals' key: width, or depth along depth) → "under" or "over", from the
+    dense original's train error."""
     return {
         k[1]: "over" if v["train_error"] <= OVERPARAMETERIZED_TRAIN_ERROR else "under"
         for k, v in originals.items()
@@ -112,7 +130,7 @@ def regimes(originals: dict[tuple[str, float, float], dict[str, Any]]) -> dict[f
 
 
 def interpolation_threshold(originals: dict[tuple[str, float, float], dict[str, Any]]) -> float | None:
-    """The smallest width whose dense original interpolates (train error ≤ 0.5 %), or None when
+    """The smallest size (width, or depth along depth) whose dense original interpolates (train error ≤ 0.5 %), or None when
     none does: the boundary between the under- and over-parameterized regimes."""
     return min((w for w, g in regimes(originals).items() if g == "over"), default=None)
 
@@ -127,7 +145,7 @@ def _fmt(v: float | None) -> str:
     return "—" if v is None else f"{v:.3f}"
 
 
-def claim_a(rows: Sequence[dict[str, Any]], regime: dict[float, str], methods: Sequence[str]) -> Finding:
+def claim_a(rows: Sequence[dict[str, Any]], regime: dict[float, str], methods: Sequence[str], *, axis: str = "width") -> Finding:
     table: list[dict[str, Any]] = []
     verdicts: list[bool] = []
     parts: list[str] = []
@@ -135,9 +153,9 @@ def claim_a(rows: Sequence[dict[str, Any]], regime: dict[float, str], methods: S
         for lam in sorted({r["lambda"] for r in rows}):
             by_width = {}
             for w in sorted(regime):
-                picked = [r for r in _done(rows, goal=goal, sparsity=0.0, width=w, **{"lambda": lam}) if r["method"] in methods]
+                picked = [r for r in _done(rows, goal=goal, sparsity=0.0, **{axis: w, "lambda": lam}) if r["method"] in methods]
                 by_width[w] = _mean(j_test(r) for r in picked)
-                table.append({"goal": goal, "lambda": lam, "width": w, "regime": regime[w], "mean_J_test": by_width[w]})
+                table.append({"goal": goal, "lambda": lam, axis: w, "regime": regime[w], "mean_J_test": by_width[w]})
             under = _mean(v for w, v in by_width.items() if regime[w] == "under")
             over = _mean(v for w, v in by_width.items() if regime[w] == "over")
             if under is not None and over is not None:
@@ -145,23 +163,25 @@ def claim_a(rows: Sequence[dict[str, Any]], regime: dict[float, str], methods: S
                 parts.append(f"{goal} λ={lam:g}: under {under:.3f}, over {over:.3f}")
     return Finding(
         "a",
-        "Over-parameterized widths reach a better trade-off between the goal and test error.",
+        along("Over-parameterized widths reach a better trade-off between the goal and test error.", axis),
         all(verdicts) if verdicts else None,
         "; ".join(parts),
         table,
+        axis=axis,
     )
 
 
-def claim_b(rows: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding:
+def claim_b(rows: Sequence[dict[str, Any]], regime: dict[float, str], *, axis: str = "width") -> Finding:
     over = [w for w, g in regime.items() if g == "over"]
+    statement = along("For bias removal at large widths, scrub and neggrad succeed where l1_sparse fails.", axis)
     table: list[dict[str, Any]] = []
     for w in sorted(regime):
         for method in (*F_METHODS, "l1_sparse", "finetune"):
-            picked = [r for r in _done(rows, goal="bias_removal", sparsity=0.0, width=w) if r["method"] == method]
+            picked = [r for r in _done(rows, goal="bias_removal", sparsity=0.0, **{axis: w}) if r["method"] == method]
             if picked:
                 table.append(
                     {
-                        "width": w,
+                        axis: w,
                         "regime": regime[w],
                         "method": method,
                         "forget_error": _mean(r["forget_error"] for r in picked),
@@ -169,36 +189,41 @@ def claim_b(rows: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding
                     }
                 )
     means = {
-        m: _mean(t["forget_error"] for t in table if t["method"] == m and t["width"] in over) for m in (*F_METHODS, "l1_sparse")
+        m: _mean(t["forget_error"] for t in table if t["method"] == m and t[axis] in over) for m in (*F_METHODS, "l1_sparse")
     }
     if any(v is None for v in means.values()):
         return Finding(
             "b",
-            "For bias removal at large widths, scrub and neggrad succeed where l1_sparse fails.",
+            statement,
             None,
-            "needs bias_removal studies of scrub, neggrad and l1_sparse at over-parameterized widths",
+            along("needs bias_removal studies of scrub, neggrad and l1_sparse at over-parameterized widths", axis),
             table,
+            axis=axis,
         )
     holds = all(means[m] >= means["l1_sparse"] + MARGIN_B for m in F_METHODS)  # type: ignore[operator]
-    summary = ", ".join(f"{m} E_F {_fmt(v)}" for m, v in means.items()) + " (mean over λ and over-parameterized widths)"
-    return Finding(
-        "b", "For bias removal at large widths, scrub and neggrad succeed where l1_sparse fails.", holds, summary, table
+    summary = ", ".join(f"{m} E_F {_fmt(v)}" for m, v in means.items()) + along(
+        " (mean over λ and over-parameterized widths)", axis
     )
+    return Finding("b", statement, holds, summary, table, axis=axis)
 
 
 def claim_c(
-    originals: dict[tuple[str, float, float], dict[str, Any]], regime: dict[float, str], *, corrupt_labels: bool = False
+    originals: dict[tuple[str, float, float], dict[str, Any]],
+    regime: dict[float, str],
+    *,
+    corrupt_labels: bool = False,
+    axis: str = "width",
 ) -> Finding:
     statement = "Under-parameterized originals already have a small forget/forget-test gap."
     if corrupt_labels:  # E_F against the corrupted labels, E_Ft against true ones: not a privacy gap
-        return Finding("c", statement, None, "not a privacy experiment: the forget set's labels are corrupted")
+        return Finding("c", statement, None, "not a privacy experiment: the forget set's labels are corrupted", axis=axis)
     table: list[dict[str, Any]] = []
     for w in sorted(regime):
         o = originals[("original", w, 0.0)]
         r = originals.get(("retrain", w, 0.0), {})
         table.append(
             {
-                "width": w,
+                axis: w,
                 "regime": regime[w],
                 "train_error": o["train_error"],
                 "forget_error": o["forget_error"],
@@ -211,33 +236,32 @@ def claim_c(
     over = [t["privacy_gap"] for t in table if t["regime"] == "over"]
     holds = all(g <= SMALL_GAP_C for g in under) if under else None
     summary = f"original |E_F − E_Ft|: under-parameterized {', '.join(_fmt(g) for g in under) or '—'}; over-parameterized {', '.join(_fmt(g) for g in over) or '—'}"
-    return Finding("c", statement, holds, summary, table)
+    return Finding("c", statement, holds, summary, table, axis=axis)
 
 
-def claim_d(regions: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding:
-    """``regions``: rows with width, sparsity, method, goal, c_prox, s_far."""
+def claim_d(regions: Sequence[dict[str, Any]], regime: dict[float, str], *, axis: str = "width") -> Finding:
+    """``regions``: rows with width (or ``axis``), sparsity, method, goal, c_prox, s_far."""
     table: list[dict[str, Any]] = []
     for w in sorted(regime):
-        picked = [r for r in regions if r["width"] == w and r["sparsity"] == 0.0]
+        picked = [r for r in regions if r[axis] == w and r["sparsity"] == 0.0]
         if picked:
             c, s = statistics.fmean(r["c_prox"] for r in picked), statistics.fmean(r["s_far"] for r in picked)
-            table.append({"width": w, "regime": regime[w], "c_prox": c, "s_far": s, "locality": c + s - 1})
+            table.append({axis: w, "regime": regime[w], "c_prox": c, "s_far": s, "locality": c + s - 1})
     under = _mean(t["locality"] for t in table if t["regime"] == "under")
     over = _mean(t["locality"] for t in table if t["regime"] == "over")
-    statement = "Decision regions change near F and stay the same far from it, more so at large widths."
+    statement = along("Decision regions change near F and stay the same far from it, more so at large widths.", axis)
     if under is None or over is None:
-        return Finding(
-            "d", statement, None, "needs `unlearn-opt decision-regions` at under- and over-parameterized widths", table
-        )
+        needs = along("needs `unlearn-opt decision-regions` at under- and over-parameterized widths", axis)
+        return Finding("d", statement, None, needs, table, axis=axis)
     holds = over > under and all(t["s_far"] >= S_FAR_MIN_D for t in table)
     summary = (
         f"mean C_prox + S_far − 1: under {under:.3f}, over {over:.3f}; "
         f"S_far from {min(t['s_far'] for t in table):.3f} to {max(t['s_far'] for t in table):.3f}"
     )
-    return Finding("d", statement, holds, summary, table)
+    return Finding("d", statement, holds, summary, table, axis=axis)
 
 
-def claim_e(rows: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding:
+def claim_e(rows: Sequence[dict[str, Any]], regime: dict[float, str], *, axis: str = "width") -> Finding:
     over = {w for w, g in regime.items() if g == "over"}
     sparsities = sorted({r["sparsity"] for r in rows})
     table: list[dict[str, Any]] = []
@@ -247,7 +271,7 @@ def claim_e(rows: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding
     for method in ("finetune", "l1_sparse"):
         gaps = {}
         for s in sparsities:
-            picked = [r for r in _done(rows, goal="privacy", sparsity=s, method=method) if r["width"] in over]
+            picked = [r for r in _done(rows, goal="privacy", sparsity=s, method=method) if r[axis] in over]
             gaps[s] = _mean(
                 abs(r["forget_error"] - r["retrain_forget_error"]) for r in picked if r.get("retrain_forget_error") is not None
             )
@@ -264,14 +288,16 @@ def claim_e(rows: Sequence[dict[str, Any]], regime: dict[float, str]) -> Finding
             verdicts.append(gaps[sparsities[-1]] < gaps[sparsities[0]])  # type: ignore[operator]
             parts.append(f"{method}: " + ", ".join(f"s={s:g} {_fmt(g)}" for s, g in gaps.items()))
     if not verdicts:
-        return Finding("e", statement, None, "needs finetune and l1_sparse privacy studies at several sparsities", table)
-    return Finding("e", statement, all(verdicts), "|E_F − E_F(retrain)|, " + "; ".join(parts), table)
+        return Finding(
+            "e", statement, None, "needs finetune and l1_sparse privacy studies at several sparsities", table, axis=axis
+        )
+    return Finding("e", statement, all(verdicts), "|E_F − E_F(retrain)|, " + "; ".join(parts), table, axis=axis)
 
 
-def _in_scope(claim: str, row: dict[str, Any], regime: dict[float, str], base: Sequence[str]) -> bool:
+def _in_scope(claim: str, row: dict[str, Any], regime: dict[float, str], base: Sequence[str], axis: str) -> bool:
     """Whether a selected point enters the check of ``claim`` (for counting what stands behind it)."""
-    over = regime.get(row["width"]) == "over"
-    if row.get("trial_number") is None or row["width"] not in regime:
+    over = regime.get(row[axis]) == "over"
+    if row.get("trial_number") is None or row[axis] not in regime:
         return False
     if claim == "a":
         return row["sparsity"] == 0.0 and row["method"] in base
@@ -297,10 +323,15 @@ def findings(
     *,
     methods: Sequence[str],
     corrupt_labels: bool = False,
+    axis: str = "width",
 ) -> list[Finding]:
     """Every check, in order (a)–(e), each with its rule, what stands behind it and its verdict
-    at each λ alone. With ``corrupt_labels`` (a bias-removal experiment) the originals' E_F − E_Ft
-    is no privacy gap, so (c) is not checked."""
+    at each λ alone. ``originals`` are keyed by (kind, size along ``axis``, sparsity), and the
+    rows and regions are those on that axis (one depth along width, one width along depth). With
+    ``corrupt_labels`` (a bias-removal experiment) the originals' E_F − E_Ft is no privacy gap, so
+    (c) is not checked."""
+    if axis not in SIZE_AXES:
+        raise ValueError(f"axis must be one of {SIZE_AXES}, not {axis!r}")
     regime = regimes(originals)
     base = [m for m in methods if m in ("scrub", "neggrad", "l1_sparse")] or list(methods)
     lambdas = sorted({r["lambda"] for r in rows} | {r["lambda"] for r in regions})
@@ -310,22 +341,22 @@ def findings(
         return [r for r in table if r["lambda"] == lam]
 
     checks = {
-        "a": lambda rs, rg: claim_a(rs, regime, base),
-        "b": lambda rs, rg: claim_b(rs, regime),
-        "d": lambda rs, rg: claim_d(rg, regime),
-        "e": lambda rs, rg: claim_e(rs, regime),
+        "a": lambda rs, rg: claim_a(rs, regime, base, axis=axis),
+        "b": lambda rs, rg: claim_b(rs, regime, axis=axis),
+        "d": lambda rs, rg: claim_d(rg, regime, axis=axis),
+        "e": lambda rs, rg: claim_e(rs, regime, axis=axis),
     }
     out: list[Finding] = []
     for claim in "abcde":
         if claim == "c":
-            found = claim_c(originals, regime, corrupt_labels=corrupt_labels)
+            found = claim_c(originals, regime, corrupt_labels=corrupt_labels, axis=axis)
             found.points = len(found.table)
         else:
             found = checks[claim](rows, regions)
             source = regions if claim == "d" else rows
-            _support(found, [r for r in source if _in_scope(claim, r, regime, base)], n_complete)
+            _support(found, [r for r in source if _in_scope(claim, r, regime, base, axis)], n_complete)
             found.by_lambda = {lam: checks[claim](at(lam, rows), at(lam, regions)).holds for lam in lambdas}
-        found.rule = RULES[claim]
+        found.rule = along(RULES[claim], axis)
         out.append(found)
     return out
 
@@ -341,7 +372,7 @@ def to_markdown(found: Sequence[Finding]) -> str:
         f"| ({f.claim}) | {_cell(f.statement)} | **{word[f.holds]}** | {_cell(f.summary)} | {_cell(f.evidence())} | {_cell(f.rule)} |"
         for f in found
     ]
-    lines += ["", REGIME_RULE]
+    lines += ["", regime_rule(found[0].axis if found else "width")]
     for f in found:
         if not f.table:
             continue

@@ -31,7 +31,15 @@ from unlearn_opt.analysis.figures import (
     selected_vs_width,
     sparsity_effect,
 )
-from unlearn_opt.analysis.findings import REGIME_RULE, Finding, findings, interpolation_threshold, to_json, to_markdown
+from unlearn_opt.analysis.findings import (
+    Finding,
+    along,
+    findings,
+    interpolation_threshold,
+    regime_rule,
+    to_json,
+    to_markdown,
+)
 from unlearn_opt.analysis.regions import plane_figure, stored_regions
 from unlearn_opt.analysis.replicates import (
     ReplicateFindings,
@@ -215,14 +223,14 @@ def build_report(storage: BaseStorage, experiment: str) -> ReportData:
     res = read_results(storage, exp)
     sel = selection_rows(res)
     regions = region_rows(res)
-    methods, corrupt = exp.spec.methods, exp.spec.forget.corrupt_labels
-    # findings and replicate means along width: at the spec's first depth (the only one by default)
-    at_depth = _at_reference_depth(res, sel)
-    regions_at_depth = _at_reference_depth(res, regions)
+    methods, corrupt, axis = exp.spec.methods, exp.spec.forget.corrupt_labels, res.axis
+    # findings and replicate means along width at the spec's first depth (the only one by default),
+    # or along depth when the spec has one width and several depths
+    on_axis, regions_on_axis, originals = res.on_axis(sel), res.on_axis(regions), res.axis_originals()
     if exp.replicates > 1:
-        reps = replicate_findings(at_depth, res.replicate_originals, regions_at_depth, methods=methods, corrupt_labels=corrupt)
-        return ReportData(res, sel, pareto_rows(res), regions, reps.overall, reps, aggregate(at_depth))
-    found = findings(at_depth, res.originals, regions_at_depth, methods=methods, corrupt_labels=corrupt)
+        reps = replicate_findings(on_axis, originals, regions_on_axis, methods=methods, corrupt_labels=corrupt, axis=axis)
+        return ReportData(res, sel, pareto_rows(res), regions, reps.overall, reps, aggregate(on_axis, axis=axis))
+    found = findings(on_axis, originals.get(0, {}), regions_on_axis, methods=methods, corrupt_labels=corrupt, axis=axis)
     return ReportData(res, sel, pareto_rows(res), regions, found)
 
 
@@ -263,8 +271,10 @@ def write_tables(data: ReportData, out: Path) -> None:
     (out / "findings.md").write_text(to_markdown(data.findings), encoding="utf-8")
     (out / "findings.json").write_text(to_json(data.findings), encoding="utf-8")
     if data.aggregate is not None:
-        write_csv(out / "replicates.csv", data.aggregate, ["width", "sparsity", "method", "goal", "lambda", "n"])
-        write_csv(out / "replicates-originals.csv", aggregate_originals(data.results.replicate_originals), ["kind", "width"])
+        axis = data.results.axis
+        write_csv(out / "replicates.csv", data.aggregate, [axis, "sparsity", "method", "goal", "lambda", "n"])
+        originals = aggregate_originals(data.results.axis_originals(), axis=axis)
+        write_csv(out / "replicates-originals.csv", originals, ["kind", axis])
 
 
 def render_report(data: ReportData) -> RenderedReport:
@@ -282,7 +292,12 @@ def render_report(data: ReportData) -> RenderedReport:
         f"<p>{len(exp.studies)} studies, {exp.spec.n_trials} trials each, dataset {exp.spec.dataset}, "
         f"architecture {exp.spec.architecture}, widths {', '.join(f'{w:g}' for w in exp.spec.widths)}; "
         + (
-            f"depths {', '.join(str(d) for d in exp.spec.depths)} (the width figures and findings: depth {res.reference_depth}); "
+            f"depths {', '.join(str(d) for d in exp.spec.depths)} "
+            + (
+                "(the findings and replicate means: along depth; the width figures: each depth's single point); "
+                if res.axis == "depth"
+                else f"(the width figures and findings: depth {res.reference_depth}); "
+            )
             if exp.spec.deep
             else ""
         )
@@ -294,19 +309,21 @@ def render_report(data: ReportData) -> RenderedReport:
     else:
         page.raw("<p>Nothing: every study has its trials and every original is trained.</p>")
 
-    threshold = interpolation_threshold(res.originals)
+    threshold = interpolation_threshold(res.originals)  # the width figures'
+    axis = res.axis
+    axis_threshold = interpolation_threshold(res.axis_originals().get(0, {}))
     page.section(
         "findings",
         "The papers' findings, checked on this experiment",
-        html.escape(REGIME_RULE)
+        html.escape(regime_rule(axis))
         + (
-            f" Here: width {threshold:g}."
-            if threshold is not None
-            else " Here: no width interpolates, so nothing is over-parameterized."
+            f" Here: {axis} {axis_threshold:g}."
+            if axis_threshold is not None
+            else along(" Here: no width interpolates, so nothing is over-parameterized.", axis)
         )
         + " Each verdict follows the rule in the last column; <i>behind it</i> says how many selected points and trials"
         " it rests on and whether it would change if only one λ were used (a verdict that flips across λ is weak)."
-        " Per-width tables: findings.md.",
+        + along(" Per-width tables: findings.md.", axis),
     )
     page.raw(
         "<div class='findings'>"
@@ -434,18 +451,18 @@ def _replicates_section(page: _Page, data: ReportData, *, goals: Sequence[str], 
     )
     page.raw(_table(found.table(), ["claim", *[f"r{r}" for r in sorted(found.per_replicate)], "overall"]))
     # each replicate's threshold (its own originals), not replicate 0's
-    reps = data.results.replicate_originals
+    axis, reps = data.results.axis, data.results.axis_originals()
     thresholds = [interpolation_threshold(reps[r]) for r in sorted(reps)]
-    originals_fig = originals_errorbars(aggregate_originals(reps), threshold=thresholds)
+    originals_fig = originals_errorbars(aggregate_originals(reps, axis=axis), threshold=thresholds, axis=axis)
     page.figure(originals_fig)
     static["replicates-originals"] = originals_fig
     for goal in goals:
         for sparsity in sorted({r["sparsity"] for r in agg if r["goal"] == goal}):
-            fig = errorbar_vs_width(agg, goal=goal, sparsity=sparsity, threshold=thresholds)
+            fig = errorbar_vs_width(agg, goal=goal, sparsity=sparsity, threshold=thresholds, axis=axis)
             page.figure(fig)
             if sparsity == 0.0:
                 static[f"replicates-{goal}"] = fig
-        page.raw(_table([r for r in agg if r["goal"] == goal], aggregate_table_columns(goal)))
+        page.raw(_table([r for r in agg if r["goal"] == goal], aggregate_table_columns(goal, axis=axis)))
 
 
 def write_report(
