@@ -97,11 +97,13 @@ def cifar_shaped(n: int, device: torch.device, *, n_test: int | None = None, see
 
 
 def short_params(method: str) -> dict[str, float | int]:
-    """A method's integer hyperparameters (epochs, steps) at the low end of their search range,
-    so that one trial is short; the others keep their defaults."""
+    """A method's tuned integer hyperparameters (epochs, steps) at the low end of their search
+    range, so that one trial is short; the others keep their defaults. The batch sizes are fixed
+    parameters (the spec's or the method's default), not set here: at the low end of their bounds
+    (1) a trial would take a step per example and measure neither a real trial's time nor its memory."""
     from unlearn_opt.methods import get_method
 
-    return {p.name: p.cast(p.low) for p in get_method(method).space if p.integer}
+    return {p.name: p.cast(p.low) for p in get_method(method).space if p.integer and p.tuned}
 
 
 def method_names() -> tuple[str, ...]:

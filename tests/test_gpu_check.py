@@ -71,47 +71,6 @@ def test_the_whole_check_runs_on_the_cpu(tmp_path: Path) -> None:
         assert re.search(rf"\+\s*\d+s\] {name}\s+\| ok in", log), name
 
 
-@pytest.mark.slow
-def test_a_section_past_its_time_is_stopped_with_everything_it_started(tmp_path: Path) -> None:
-    # 90 s: the launcher has started its first workers by then (10 s in on an idle machine, over 30 s
-    # under a loaded test run), and the section (two launches, 600 s windows) cannot end before it
-    out = gpu_check(tmp_path, "--sections", "workers", "--budget", "90", "--workers-window", "600", timeout=600)
-    assert out.returncode == 1, out.stdout[-3000:]
-    report = json.loads((tmp_path / "gpu_check.json").read_text())
-    assert report["sections"]["workers"]["status"] == "timeout" and report["finished"]
-    pids = [int(p) for p in re.findall(r"worker cpu-\d+: pid (\d+)", (tmp_path / "gpu_check.log").read_text())]
-    assert pids, "the launcher had not started its workers: nothing was checked"
-    for pid in pids:  # the launcher's workers are gone with it
-        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(), pid
-
-
-@pytest.mark.slow
-def test_a_stopped_check_stops_what_it_started(tmp_path: Path) -> None:
-    import signal
-    import time
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UNLEARN_OPT_")}
-    check = subprocess.Popen(
-        [sys.executable, "-m", "bench.gpu_check", str(tmp_path), "--quick", "--device", "cpu", "--sections", "workers"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    log = tmp_path / "gpu_check.log"
-    deadline = time.monotonic() + 300
-    pids: list[int] = []
-    while not pids and time.monotonic() < deadline and check.poll() is None:
-        time.sleep(1)
-        pids = [int(p) for p in re.findall(r"worker cpu-\d+: pid (\d+)", log.read_text())] if log.exists() else []
-    assert pids, "the launcher never started its worker"
-    check.send_signal(signal.SIGTERM)
-    assert check.wait(timeout=120) != 0
-    assert "stopped (SIGTERM)" in log.read_text()
-    for pid in pids:
-        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(), pid
-
-
 def test_a_check_without_time_left_skips_every_section(tmp_path: Path) -> None:
     out = gpu_check(tmp_path, "--budget", "5", timeout=300)
     assert out.returncode == 0, out.stderr
