@@ -42,12 +42,16 @@ def creation_lock(url: str) -> Iterator[None]:
         return
     engine = sqlalchemy.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 10})
     try:
+        conn: sqlalchemy.Connection | None = None
         try:
             conn = engine.connect()
             conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": CREATE_LOCK_KEY})
         except SQLAlchemyError as exc:
+            if conn is not None:
+                conn.close()  # connected, but the lock failed: the connection is not left open
             first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
             raise UserError(f"storage {mask_url(url)}: cannot take the creation lock: {first[0] if first else exc}") from None
+        assert conn is not None
         try:
             yield
         finally:
