@@ -173,7 +173,8 @@ def run(result: dict[str, Any], *, device: str, workers: list[int], window: floa
 
     gpu = device_of(device).type == "cuda"
     sizes = (
-        {"width": 0.0625, "train": 400, "test": 200, "forget": 20, "n_trials": 60}
+        # quick: enough tickets that no window runs out of them (a CPU trial here takes about 0.5 s)
+        {"width": 0.0625, "train": 400, "test": 200, "forget": 20, "n_trials": 1000}
         if quick
         else {"width": 0.25, "train": 50_000, "test": 10_000, "forget": 200, "n_trials": 600}
     )
