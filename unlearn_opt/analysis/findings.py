@@ -61,10 +61,14 @@ REGIME_RULE = (
 )
 
 
-def along(text: str, axis: str) -> str:
-    """``text`` (a statement or rule written along width) for the size ``axis``."""
+def _check_axis(axis: str) -> None:
     if axis not in SIZE_AXES:
         raise ValueError(f"axis must be one of {SIZE_AXES}, not {axis!r}")
+
+
+def along(text: str, axis: str) -> str:
+    """``text`` (a statement or rule written along width) for the size ``axis``."""
+    _check_axis(axis)
     return text if axis == "width" else text.replace("widths", f"{axis}s").replace("width", axis)
 
 
@@ -330,8 +334,7 @@ def findings(
     rows and regions are those on that axis (one depth along width, one width along depth). With
     ``corrupt_labels`` (a bias-removal experiment) the originals' E_F − E_Ft is no privacy gap, so
     (c) is not checked."""
-    if axis not in SIZE_AXES:
-        raise ValueError(f"axis must be one of {SIZE_AXES}, not {axis!r}")
+    _check_axis(axis)
     regime = regimes(originals)
     base = [m for m in methods if m in ("scrub", "neggrad", "l1_sparse")] or list(methods)
     lambdas = sorted({r["lambda"] for r in rows} | {r["lambda"] for r in regions})
