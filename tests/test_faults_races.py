@@ -26,6 +26,7 @@ from unlearn_opt.service import optuna_adapter as rdb
 from unlearn_opt.service import tickets
 from unlearn_opt.service.commands import create_study
 from unlearn_opt.service.experiment import experiment_names, load_experiment
+from unlearn_opt.service.filestore import STALE_PARTIAL_S
 from unlearn_opt.service.originals import CheckpointError, install, key_of, open_store, store_lost, store_model
 from unlearn_opt.service.storage import ArtifactLocation, open_storage
 
@@ -147,6 +148,13 @@ def test_a_checkpoint_upload_killed_half_way_is_not_visible(tmp_path: Path) -> N
     umask = os.umask(0o022)
     os.umask(umask)
     assert (art / "checkpoint").stat().st_mode & 0o777 == 0o666 & ~umask  # readable as a plain file would be
+    (left,) = art.glob(".checkpoint.*.partial")  # the killed writer's bytes, still in the folder
+    a_day_ago = time.time() - STALE_PARTIAL_S - 60
+    os.utime(left, (a_day_ago, a_day_ago))
+    fresh = art / ".other.0.partial"  # a writer still at work: recent, so kept
+    fresh.write_bytes(b"w")
+    store.write("next", io.BytesIO(b"n"))
+    assert not left.exists() and fresh.exists() and (art / "checkpoint").read_bytes() == b"whole"
 
 
 def test_a_retried_original_lists_only_its_own_checkpoint(tmp_path: Path) -> None:

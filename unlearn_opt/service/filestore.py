@@ -5,6 +5,8 @@ Optuna's ``FileSystemArtifactStore`` writes straight into ``FOLDER/ID``: a proce
 bytes go to a hidden ``.ID.*.partial`` file in the same folder, are flushed to disk, and only
 then renamed to ``ID`` (``os.replace``: atomic within a file system). A reader sees the whole
 artifact or none; a killed writer leaves only a ``.partial`` file, which no artifact id names.
+Each write removes the ``.partial`` files that have not been touched for ``STALE_PARTIAL_S``
+(a day: far longer than any checkpoint upload), so killed writers do not pile up on the disk.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import BinaryIO
 
 from optuna.artifacts.exceptions import ArtifactNotFound
+
+STALE_PARTIAL_S = 24 * 3600.0
+"""Seconds since a ``.partial`` file was last written after which its writer is taken to be dead."""
 
 
 class AtomicFileStore:
@@ -37,8 +43,19 @@ class AtomicFileStore:
         except FileNotFoundError as exc:
             raise ArtifactNotFound(f"artifact {artifact_id} not found in {self.folder}") from exc
 
+    def remove_stale_partials(self, *, older_than_s: float = STALE_PARTIAL_S) -> int:
+        """Delete the ``.partial`` files untouched for ``older_than_s`` seconds; returns how many."""
+        cutoff, removed = time.time() - older_than_s, 0
+        for path in self.folder.glob(".*.partial"):
+            with contextlib.suppress(OSError):  # gone already, or not ours to delete
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
+
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
         final = self._path(artifact_id)
+        self.remove_stale_partials()
         partial = self.folder / f".{artifact_id}.{uuid.uuid4().hex}.partial"
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
         try:
