@@ -20,13 +20,14 @@ import optuna
 import pytest
 import sqlalchemy
 from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
 
 from tests.service_helpers import write_spec
 from unlearn_opt.cli import main
 from unlearn_opt.errors import UserError
 from unlearn_opt.service import optuna_adapter
 from unlearn_opt.service.outage import is_transient, sqlite_problem
-from unlearn_opt.service.storage import _dropped, mask_url, open_storage
+from unlearn_opt.service.storage import _dropped, mask_url, open_storage, resolve_url
 from unlearn_opt.spec import MAX_NAME, spec_from_dict
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -141,6 +142,25 @@ def test_create_study_output_masks_a_query_password(
     )
     assert code == 0, err
     assert "s3cret" not in out + err and "password=***" in out.replace("\n", "")
+
+
+@pytest.mark.postgres
+def test_an_unencoded_at_sign_in_the_password_is_read_as_libpq_reads_it(
+    tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``user:ab@s3cret@host``: the password is "ab@s3cret" (everything before the last ``@`` is
+    userinfo), not the host "s3cret@host" that SQLAlchemy alone would resolve. The test server
+    trusts the connection, so the password is sent and unused and create-study succeeds."""
+    parsed = make_url(postgres_url)
+    url = parsed.set(password="ab@s3cret").render_as_string(hide_password=False).replace("%40", "@")
+    assert "ab@s3cret@" in url
+    assert make_url(resolve_url(url)).host == parsed.host and make_url(resolve_url(url)).password == "ab@s3cret"
+    write_spec(tmp_path, n_trials=1)
+    code, out, err = cli(
+        "create-study", str(tmp_path / "tiny.toml"), "--storage", url, "--artifacts", str(tmp_path / "a"), capsys=capsys
+    )
+    assert code == 0, err
+    assert "s3cret" not in out + err
 
 
 # --------------------------------------------------------------------------- 7. SQLite read-only or damaged

@@ -43,7 +43,7 @@ def default_url() -> str:
 
 def resolve_url(url: str | None) -> str:
     """The storage URL: the argument, else $UNLEARN_OPT_STORAGE, else the SQLite default.
-    ``postgresql://`` is served by psycopg 3."""
+    ``postgresql://`` is served by psycopg 3; an unencoded ``@`` in the password is encoded."""
     url = url or os.environ.get(ENV_STORAGE) or default_url()
     try:
         parsed = make_url(url)
@@ -53,6 +53,11 @@ def resolve_url(url: str | None) -> str:
         ) from None
     except ValueError:  # SQLAlchemy parses the port as an integer
         raise UserError(f"--storage: {mask_url(url)!r}: the port must be a number (e.g. host:5432)") from None
+    if parsed.password is not None and parsed.host and "@" in parsed.host:
+        # user:ab@s3cret@host: SQLAlchemy splits at the first "@" after the password, libpq (and
+        # mask_url) at the last one; take libpq's reading, so the password "ab@s3cret" is sent.
+        rest, host = parsed.host.rsplit("@", 1)
+        parsed = parsed.set(password=f"{parsed.password}@{rest}", host=host)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername not in ("sqlite", "postgresql+psycopg"):
