@@ -71,6 +71,41 @@ def test_damaged_checkpoint_is_detected_and_retrained(tmp_path: Path, damage: st
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_a_checkpoint_the_store_cannot_read_stops_the_worker_and_marks_nothing(tmp_path: Path) -> None:
+    """A read that fails for another reason than "not found" (here the checkpoint's path is a
+    folder: IsADirectoryError; a permission error is the same case) says nothing about the
+    checkpoint: the worker stops with one line, the trial is queued again, nothing is marked
+    corrupt or retrained; once the store reads again, the next worker finishes the work."""
+    write_spec(tmp_path, n_trials=2)
+    env = cli_env()
+    assert run_cli("create-study", "tiny.toml", cwd=tmp_path, env=env).returncode == 0
+    first = run_cli("worker", "tiny", "--device", "cpu", "--max-trials", "1", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    storage = open_storage(f"sqlite:///{tmp_path / 'storage' / 'unlearn_opt.db'}")
+    exp = load_experiment(storage, "tiny")
+    originals = optuna.load_study(study_name=exp.originals_study, storage=storage)
+    victim = next(t for t in originals.get_trials() if t.state == TrialState.COMPLETE and t.user_attrs["kind"] == "original")
+    path = tmp_path / "storage" / "artifacts" / victim.user_attrs["artifact_id"]
+    kept = path.with_name("kept")
+    path.rename(kept)
+    path.mkdir()
+    models = len(originals.get_trials())
+    second = run_cli("worker", "tiny", "--device", "cpu", cwd=tmp_path, env=env)
+    assert second.returncode == 2, second.stderr
+    line = second.stderr.strip().splitlines()[-1]  # the last line; before it, the worker's progress
+    assert "cannot read checkpoint" in line and "IsADirectoryError" in line and "Traceback" not in line, line
+    assert CORRUPT_ATTR not in originals.user_attrs and len(originals.get_trials()) == models  # no retraining queued
+    path.rmdir()
+    kept.rename(path)
+    third = run_cli("worker", "tiny", "--device", "cpu", cwd=tmp_path, env=env)
+    assert third.returncode == 0, third.stderr
+    assert len(originals.get_trials()) == models and CORRUPT_ATTR not in originals.user_attrs
+    for name in exp.studies.values():
+        trials = optuna.load_study(study_name=name, storage=storage).get_trials()
+        assert [t.state for t in trials].count(TrialState.COMPLETE) == 2
+
+
 def test_unwritable_artifact_store_is_a_clear_error(tmp_path: Path) -> None:
     if os.geteuid() == 0:
         blocker = tmp_path / "file"

@@ -32,12 +32,15 @@ CORRUPT_ATTR = "corrupt_artifacts"  # on the originals study: checkpoints that f
 
 
 class CheckpointError(RuntimeError):
-    """A stored checkpoint is missing (``missing``) or does not match its recorded checksum."""
+    """A stored checkpoint is missing (``missing``), cannot be read from its store (``unreadable``:
+    a permission or I/O error, which says nothing about the checkpoint), or does not match its
+    recorded checksum."""
 
-    def __init__(self, message: str, *, artifact_id: str | None = None, missing: bool = False) -> None:
+    def __init__(self, message: str, *, artifact_id: str | None = None, missing: bool = False, unreadable: bool = False) -> None:
         super().__init__(message)
         self.artifact_id = artifact_id
         self.missing = missing
+        self.unreadable = unreadable
 
 
 def open_store(study: optuna.Study, location: ArtifactLocation) -> ArtifactStore:
@@ -232,7 +235,11 @@ def install(ws: Workspace, trial: FrozenTrial, store: ArtifactStore) -> None:
                 missing=True,
             ) from None
         except Exception as exc:  # noqa: BLE001 - any store failure becomes one clear error
-            raise CheckpointError(f"{label}: cannot read checkpoint {artifact_id}: {exc}", artifact_id=artifact_id) from None
+            raise CheckpointError(
+                f"{label}: cannot read checkpoint {artifact_id}: {type(exc).__name__}: {exc}",
+                artifact_id=artifact_id,
+                unreadable=True,
+            ) from None
         blob = path.read_bytes()
     if sha256(blob) != trial.user_attrs.get("sha256"):
         raise CheckpointError(

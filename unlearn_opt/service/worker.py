@@ -375,6 +375,8 @@ class Worker:
         try:
             install(ws, trial, self.store)
         except CheckpointError as exc:  # never a silently wrong model: retrain it, fail this trial
+            if exc.unreadable:  # the store refused the read: the checkpoint may be whole, mark nothing
+                raise UserError(f"artifacts: {exc} (nothing was marked for retraining; fix the store's access)") from None
             lost = store_lost(self.originals, self.artifacts) if exc.missing else None
             if lost is not None:  # not the checkpoint, the whole store is gone: stop, mark nothing
                 raise lost from None
