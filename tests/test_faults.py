@@ -18,12 +18,26 @@ from optuna.trial import TrialState
 from tests.service_helpers import cli_env, run_cli, write_spec
 from unlearn_opt.cli import main
 from unlearn_opt.errors import UserError
-from unlearn_opt.service.experiment import load_experiment
+from unlearn_opt.service.experiment import Experiment, load_experiment
 from unlearn_opt.service.originals import CORRUPT_ATTR
 from unlearn_opt.service.storage import open_storage
 from unlearn_opt.spec import load_spec, spec_from_dict
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _one_trial_done(tmp_path: Path) -> tuple[dict[str, str], optuna.storages.RDBStorage, Experiment, optuna.Study]:
+    """The tiny spec (2 trials per study) created, and one worker run for one trial (so its
+    models are trained and stored): the CLI's environment, the storage, the experiment and its
+    originals study."""
+    write_spec(tmp_path, n_trials=2)
+    env = cli_env()
+    assert run_cli("create-study", "tiny.toml", cwd=tmp_path, env=env).returncode == 0
+    first = run_cli("worker", "tiny", "--device", "cpu", "--max-trials", "1", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    storage = open_storage(f"sqlite:///{tmp_path / 'storage' / 'unlearn_opt.db'}")
+    exp = load_experiment(storage, "tiny")
+    return env, storage, exp, optuna.load_study(study_name=exp.originals_study, storage=storage)
 
 
 @pytest.mark.slow
@@ -32,14 +46,7 @@ def test_damaged_checkpoint_is_detected_and_retrained(tmp_path: Path, damage: st
     """A checkpoint cut short, or of the same size with a few bytes changed (a weight silently
     different, which would still load): its SHA-256 no longer matches; the trial that needed it
     fails with that message and the original is retrained once."""
-    write_spec(tmp_path, n_trials=2)
-    env = cli_env()
-    assert run_cli("create-study", "tiny.toml", cwd=tmp_path, env=env).returncode == 0
-    first = run_cli("worker", "tiny", "--device", "cpu", "--max-trials", "1", cwd=tmp_path, env=env)
-    assert first.returncode == 0, first.stderr
-    storage = open_storage(f"sqlite:///{tmp_path / 'storage' / 'unlearn_opt.db'}")
-    exp = load_experiment(storage, "tiny")
-    originals = optuna.load_study(study_name=exp.originals_study, storage=storage)
+    env, storage, exp, originals = _one_trial_done(tmp_path)
     trained = [t for t in originals.get_trials() if t.state == TrialState.COMPLETE]
     assert trained
     victim = trained[0]
@@ -77,14 +84,7 @@ def test_a_checkpoint_the_store_cannot_read_stops_the_worker_and_marks_nothing(t
     folder: IsADirectoryError; a permission error is the same case) says nothing about the
     checkpoint: the worker stops with one line, the trial is queued again, nothing is marked
     corrupt or retrained; once the store reads again, the next worker finishes the work."""
-    write_spec(tmp_path, n_trials=2)
-    env = cli_env()
-    assert run_cli("create-study", "tiny.toml", cwd=tmp_path, env=env).returncode == 0
-    first = run_cli("worker", "tiny", "--device", "cpu", "--max-trials", "1", cwd=tmp_path, env=env)
-    assert first.returncode == 0, first.stderr
-    storage = open_storage(f"sqlite:///{tmp_path / 'storage' / 'unlearn_opt.db'}")
-    exp = load_experiment(storage, "tiny")
-    originals = optuna.load_study(study_name=exp.originals_study, storage=storage)
+    env, storage, exp, originals = _one_trial_done(tmp_path)
     victim = next(t for t in originals.get_trials() if t.state == TrialState.COMPLETE and t.user_attrs["kind"] == "original")
     path = tmp_path / "storage" / "artifacts" / victim.user_attrs["artifact_id"]
     kept = path.with_name("kept")
