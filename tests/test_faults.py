@@ -7,6 +7,7 @@ import io
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import optuna
@@ -19,7 +20,8 @@ from tests.service_helpers import cli_env, run_cli, write_spec
 from unlearn_opt.cli import main
 from unlearn_opt.errors import UserError
 from unlearn_opt.service.experiment import Experiment, load_experiment
-from unlearn_opt.service.originals import CORRUPT_ATTR
+from unlearn_opt.service.naming import ModelKey, model_attrs
+from unlearn_opt.service.originals import CORRUPT_ATTR, READ_ATTEMPTS, CheckpointError, install
 from unlearn_opt.service.storage import open_storage
 from unlearn_opt.spec import load_spec, spec_from_dict
 
@@ -247,3 +249,44 @@ def test_create_study_on_generated_files_is_one_line_or_success(tmp_path: Path, 
     if code != 0:
         assert code == 2 and len(err.getvalue().strip().splitlines()) == 1 and "Traceback" not in err.getvalue(), err.getvalue()
         assert not db.exists() and not (folder / "art").exists()
+
+
+class _FlakyStore:
+    """An artifact store whose first ``failures`` reads raise OSError (a network blip), then
+    hand over ``blob``."""
+
+    def __init__(self, failures: int, blob: bytes) -> None:
+        self.failures, self.blob, self.reads = failures, blob, 0
+
+    def open_reader(self, artifact_id: str) -> io.BytesIO:
+        self.reads += 1
+        if self.reads <= self.failures:
+            raise OSError("connection reset by peer")
+        return io.BytesIO(self.blob)
+
+    def write(self, artifact_id: str, content_body: object) -> None:
+        raise NotImplementedError
+
+    def remove(self, artifact_id: str) -> None:
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize("failures", [READ_ATTEMPTS - 1, READ_ATTEMPTS])
+def test_a_checkpoint_read_is_tried_again_before_the_store_is_blamed(failures: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads that fail fewer than READ_ATTEMPTS times reach the checksum (here a mismatch, so no
+    workspace is needed); READ_ATTEMPTS failures in a row are the store's refusal (``unreadable``),
+    after waits of 1 s and 2 s."""
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    key = ModelKey("original", 1.0, 0.0, 0, 1)
+    trial = optuna.trial.create_trial(
+        state=TrialState.COMPLETE, value=0.0, user_attrs={**model_attrs(key), "artifact_id": "ckpt", "sha256": "0" * 64}
+    )
+    store = _FlakyStore(failures, b"weights")
+    with pytest.raises(CheckpointError) as caught:
+        install(None, trial, store)  # type: ignore[arg-type]
+    assert store.reads == min(failures + 1, READ_ATTEMPTS) and waits == [1.0, 2.0][: store.reads - 1]
+    if failures < READ_ATTEMPTS:
+        assert not caught.value.unreadable and "does not match its recorded SHA-256" in str(caught.value)
+    else:
+        assert caught.value.unreadable and "connection reset by peer" in str(caught.value)

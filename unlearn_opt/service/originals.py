@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from unlearn_opt.service.optuna_adapter import trial_id as trial_id_of
 from unlearn_opt.service.storage import ArtifactLocation, ArtifactStore
 
 __all__ = ["ModelKey", "key_of", "model_label"]
+READ_ATTEMPTS = 3  # reads of a checkpoint before the store is taken to refuse it (waits 1 s, 2 s)
 CORRUPT_ATTR = "corrupt_artifacts"  # on the originals study: checkpoints that failed their checksum
 
 
@@ -226,20 +228,25 @@ def install(ws: Workspace, trial: FrozenTrial, store: ArtifactStore) -> None:
         raise CheckpointError(f"{label}: no checkpoint recorded")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "checkpoint.pt"
-        try:
-            download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
-        except ArtifactNotFound:
-            raise CheckpointError(
-                f"{label}: checkpoint {artifact_id} is missing from the artifact store",
-                artifact_id=artifact_id,
-                missing=True,
-            ) from None
-        except Exception as exc:  # noqa: BLE001 - any store failure becomes one clear error
-            raise CheckpointError(
-                f"{label}: cannot read checkpoint {artifact_id}: {type(exc).__name__}: {exc}",
-                artifact_id=artifact_id,
-                unreadable=True,
-            ) from None
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
+                break
+            except ArtifactNotFound:
+                raise CheckpointError(
+                    f"{label}: checkpoint {artifact_id} is missing from the artifact store",
+                    artifact_id=artifact_id,
+                    missing=True,
+                ) from None
+            except Exception as exc:  # noqa: BLE001 - any store failure becomes one clear error
+                if attempt + 1 < READ_ATTEMPTS:  # a network blip on S3 or NFS: read again
+                    time.sleep(2.0**attempt)
+                    continue
+                raise CheckpointError(
+                    f"{label}: cannot read checkpoint {artifact_id} ({READ_ATTEMPTS} tries): {type(exc).__name__}: {exc}",
+                    artifact_id=artifact_id,
+                    unreadable=True,
+                ) from None
         blob = path.read_bytes()
     if sha256(blob) != trial.user_attrs.get("sha256"):
         raise CheckpointError(
